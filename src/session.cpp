@@ -1,0 +1,159 @@
+#include "src/session.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "src/body_decoder.h"
+
+namespace gocachefs {
+
+namespace {
+// Request lines are a few hundred bytes; anything this long is garbage.
+constexpr std::size_t kMaxRequestLine = 64 * 1024;
+}  // namespace
+
+Session::Session(Cache& cache, int in_fd, int out_fd, SessionOptions options)
+    : cache_(cache), in_(in_fd), out_fd_(out_fd), pool_(options.workers, options.workers * 4) {}
+
+int Session::run() {
+  Response hello;
+  hello.known_commands = {"get", "put", "close"};
+  reply(hello);
+  try {
+    serve();
+  } catch (const ProtocolError& e) {
+    // Nothing after this point can be matched to a request. Finish what is
+    // in flight so its responses go out, then stop.
+    pool_.wait_idle();
+    cache_.flush();
+    spdlog::error("protocol error, exiting: {}", e.what());
+    std::fprintf(stderr, "gocachefs: protocol error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
+
+void Session::serve() {
+  while (auto line = in_.read_line(kMaxRequestLine)) {
+    if (line->find_first_not_of(" \t\r") == std::string::npos) continue;  // the blank line after each request
+    Request request = parse_request(*line);
+    if (!seen_ids_.insert(request.id).second && request.error.empty()) {
+      request.error = "request ID " + std::to_string(request.id) + " was already used";
+    }
+    if (!request.error.empty()) {
+      skip_body(request);
+      reply_error(request.id, request.error);
+    } else if (request.command == "get") {
+      skip_body(request);
+      handle_get(request);
+    } else if (request.command == "put") {
+      handle_put(request);
+    } else if (request.command == "close") {
+      skip_body(request);
+      pool_.wait_idle();
+      cache_.flush();
+      reply(Response{.id = request.id});
+      spdlog::debug("close: done");
+      return;
+    } else {
+      skip_body(request);
+      reply_error(request.id, "unknown command \"" + request.command + "\"");
+    }
+  }
+  // cmd/go always sends close; a client that just went away gets the same
+  // orderly finish.
+  pool_.wait_idle();
+  cache_.flush();
+}
+
+void Session::handle_get(const Request& request) {
+  if (!request.action_id) return reply_error(request.id, "get without ActionID");
+  pool_.submit([this, id = request.id, action_id = *request.action_id] {
+    Response response{.id = id};
+    if (auto hit = cache_.get(action_id)) {
+      response.output_id = hit->output_id;
+      response.size = hit->size;
+      response.time_ns = hit->put_time_ns;
+      response.disk_path = std::move(hit->disk_path);
+    } else {
+      response.miss = true;
+    }
+    reply(response);
+  });
+}
+
+void Session::handle_put(const Request& request) {
+  if (!request.action_id || !request.output_id) {
+    skip_body(request);
+    return reply_error(request.id, "put needs both ActionID and OutputID");
+  }
+  std::shared_ptr<PendingPut> put;
+  try {
+    put = cache_.begin_put(*request.action_id, *request.output_id, request.body_size);
+  } catch (const std::exception& e) {
+    skip_body(request);
+    return reply_error(request.id, std::string("put: ") + e.what());
+  }
+  if (request.body_size > 0) {
+    // A sink that fails (disk full, ...) stops writing, but the rest of the
+    // body is still read to stay in step with the stream.
+    std::string sink_error;
+    const BodySink sink = [&](const char* data, std::size_t size) {
+      if (!sink_error.empty()) return;
+      try {
+        put->writer->append(data, size);
+      } catch (const std::exception& e) {
+        sink_error = std::string("storing put body: ") + e.what();
+      }
+    };
+    std::string error = read_body(in_, request.body_size, sink);
+    if (error.empty()) error = sink_error;
+    if (!error.empty()) return reply_error(request.id, error);
+  }
+  pool_.submit([this, id = request.id, put] {
+    try {
+      reply(Response{.id = id, .disk_path = cache_.finish_put(*put)});
+    } catch (const std::exception& e) {
+      reply_error(id, std::string("put: ") + e.what());
+    }
+  });
+}
+
+// Requests other than a well-formed put may still be followed by a body
+// line (cmd/go sends one whenever BodySize > 0); read it to stay in step.
+void Session::skip_body(const Request& request) {
+  if (request.body_size == 0 || in_.peek_after_whitespace() != '"') return;
+  read_body(in_, request.body_size, nullptr);
+}
+
+void Session::reply_error(std::int64_t id, const std::string& message) {
+  spdlog::warn("request {}: {}", id, message);
+  reply(Response{.id = id, .err = message});
+}
+
+void Session::reply(const Response& response) {
+  const std::string line = serialize(response);
+  std::lock_guard lock(out_mutex_);
+  if (out_broken_) return;
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    const ssize_t n = write(out_fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // The go command has gone away; nobody is left to answer.
+      spdlog::warn("writing response failed, dropping further responses: {}", std::strerror(errno));
+      out_broken_ = true;
+      return;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace gocachefs

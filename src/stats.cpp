@@ -1,0 +1,48 @@
+#include "src/stats.h"
+
+#include <cstdio>
+
+namespace gocachefs {
+
+namespace {
+
+std::string human_bytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
+  return text;
+}
+
+std::int64_t counter(const IndexTotals& totals, const std::string& name) {
+  const auto it = totals.counters.find(name);
+  return it == totals.counters.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+std::string format_stats(const std::filesystem::path& store_dir, const IndexTotals& totals) {
+  const std::int64_t hits = counter(totals, "get_hits");
+  const std::int64_t misses = counter(totals, "get_misses");
+  const std::int64_t gets = hits + misses;
+  char rate[32] = "-";
+  if (gets > 0) std::snprintf(rate, sizeof rate, "%.1f%%", 100.0 * static_cast<double>(hits) / gets);
+
+  std::string out;
+  out += "store:    " + store_dir.string() + "\n";
+  out += "entries:  " + std::to_string(totals.actions) + " actions, " + std::to_string(totals.objects) +
+         " objects\n";
+  out += "size:     " + human_bytes(static_cast<double>(totals.object_bytes)) + "\n";
+  out += "hits:     " + std::to_string(hits) + "\n";
+  out += "misses:   " + std::to_string(misses) + "\n";
+  out += "hit rate: " + std::string(rate) + "\n";
+  out += "puts:     " + std::to_string(counter(totals, "puts")) + " (" +
+         human_bytes(static_cast<double>(counter(totals, "put_bytes"))) + ")\n";
+  return out;
+}
+
+}  // namespace gocachefs

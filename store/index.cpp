@@ -1,0 +1,231 @@
+#include "store/index.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace gocachefs {
+
+namespace {
+
+// Other gocachefs processes may hold the write lock while they commit; they
+// hold it for microseconds, so waiting this long means something is wrong.
+constexpr int kBusyTimeoutMs = 10000;
+constexpr std::int64_t kUseGranularityNs = 3600LL * 1000 * 1000 * 1000;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS actions (
+  action_id   BLOB PRIMARY KEY,
+  output_id   BLOB NOT NULL,
+  size        INTEGER NOT NULL,
+  put_time_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+  output_id    BLOB PRIMARY KEY,
+  size         INTEGER NOT NULL,
+  last_used_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+// A prepared statement, reset after use so that it can be prepared once per
+// call without leaking locks.
+class Index::Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("preparing");
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+
+  Statement& bind(int i, const Id& id) {
+    sqlite3_bind_blob(stmt_, i, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return *this;
+  }
+  // True when a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) fail("running");
+    return false;
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  void run() {
+    try {
+      step();
+    } catch (...) {
+      reset();
+      throw;
+    }
+    reset();
+  }
+  std::int64_t int64(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::optional<Id> id(int col) {
+    Id id{};
+    if (sqlite3_column_bytes(stmt_, col) != static_cast<int>(id.size())) return std::nullopt;
+    std::memcpy(id.data(), sqlite3_column_blob(stmt_, col), id.size());
+    return id;
+  }
+  std::string text(int col) { return reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col)); }
+
+ private:
+  [[noreturn]] void fail(const char* what) {
+    throw IndexError(std::string("SQLite error ") + what + " statement: " + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Index::Index(const std::filesystem::path& db_path) : path_(db_path) {
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(db_path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw IndexError("cannot open index " + db_path.string() + ": " + message);
+  }
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  // Switching to WAL needs a moment alone with the database, which the busy
+  // handler does not wait for; another process starting at the same time
+  // makes it fail with SQLITE_BUSY, so retry briefly.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      break;
+    } catch (const IndexError&) {
+      if (attempt == 200) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  // A crash may lose the last transactions but never corrupts the database:
+  // right for a cache, and it saves an fsync per put.
+  exec("PRAGMA synchronous=NORMAL");
+  in_write_transaction([&] { exec(kSchema); });
+  lookup_ = std::make_unique<Statement>(db_, "SELECT output_id, size, put_time_ns FROM actions WHERE action_id = ?");
+  upsert_action_ = std::make_unique<Statement>(
+      db_,
+      "INSERT INTO actions (action_id, output_id, size, put_time_ns) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (action_id) DO UPDATE SET output_id = excluded.output_id, "
+      "size = excluded.size, put_time_ns = excluded.put_time_ns");
+  upsert_object_ = std::make_unique<Statement>(
+      db_,
+      "INSERT INTO objects (output_id, size, last_used_ns) VALUES (?, ?, ?) "
+      "ON CONFLICT (output_id) DO UPDATE SET size = excluded.size, last_used_ns = excluded.last_used_ns");
+}
+
+Index::~Index() {
+  // Statements must be finalised before the connection closes.
+  lookup_.reset();
+  upsert_action_.reset();
+  upsert_object_.reset();
+  sqlite3_close(db_);
+}
+
+void Index::exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    throw IndexError("SQLite error on " + path_.string() + ": " + message);
+  }
+}
+
+// BEGIN IMMEDIATE takes the write lock up front (waiting under the busy
+// timeout), so two processes never deadlock upgrading read locks.
+template <typename Fn>
+void Index::in_write_transaction(Fn&& fn) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    fn();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::optional<ActionEntry> Index::lookup(const Id& action_id) {
+  std::lock_guard lock(mutex_);
+  Statement& select = *lookup_;
+  select.bind(1, action_id);
+  std::optional<ActionEntry> entry;
+  try {
+    if (select.step()) {
+      if (const auto output_id = select.id(0)) {
+        entry = ActionEntry{*output_id, static_cast<std::uint64_t>(select.int64(1)), select.int64(2)};
+      }
+    }
+  } catch (...) {
+    select.reset();
+    throw;
+  }
+  select.reset();
+  return entry;
+}
+
+void Index::record_put(const Id& action_id, const ActionEntry& entry) {
+  std::lock_guard lock(mutex_);
+  in_write_transaction([&] {
+    upsert_action_->bind(1, action_id)
+        .bind(2, entry.output_id)
+        .bind(3, static_cast<std::int64_t>(entry.size))
+        .bind(4, entry.put_time_ns)
+        .run();
+    upsert_object_->bind(1, entry.output_id)
+        .bind(2, static_cast<std::int64_t>(entry.size))
+        .bind(3, entry.put_time_ns)
+        .run();
+  });
+}
+
+void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) {
+  if (output_ids.empty()) return;
+  std::lock_guard lock(mutex_);
+  in_write_transaction([&] {
+    Statement update(db_, "UPDATE objects SET last_used_ns = ? WHERE output_id = ? AND last_used_ns < ?");
+    for (const Id& id : output_ids) update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kUseGranularityNs).run();
+  });
+}
+
+void Index::add_to_counters(const std::map<std::string, std::int64_t>& deltas) {
+  std::lock_guard lock(mutex_);
+  in_write_transaction([&] {
+    Statement upsert(db_,
+                     "INSERT INTO counters (name, value) VALUES (?, ?) "
+                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value");
+    for (const auto& [name, delta] : deltas) upsert.bind(1, name).bind(2, delta).run();
+  });
+}
+
+IndexTotals Index::totals() {
+  std::lock_guard lock(mutex_);
+  IndexTotals totals;
+  Statement actions(db_, "SELECT count(*) FROM actions");
+  if (actions.step()) totals.actions = static_cast<std::uint64_t>(actions.int64(0));
+  Statement objects(db_, "SELECT count(*), coalesce(sum(size), 0) FROM objects");
+  if (objects.step()) {
+    totals.objects = static_cast<std::uint64_t>(objects.int64(0));
+    totals.object_bytes = static_cast<std::uint64_t>(objects.int64(1));
+  }
+  Statement counters(db_, "SELECT name, value FROM counters ORDER BY name");
+  while (counters.step()) totals.counters[counters.text(0)] = counters.int64(1);
+  return totals;
+}
+
+}  // namespace gocachefs

@@ -1,0 +1,74 @@
+// The only code that speaks SQL. One SQLite database per store (WAL mode, a
+// busy timeout) shared by every gocachefs process working on that store.
+//
+//   actions:  ActionID -> OutputID, size, put time
+//   objects:  OutputID -> size, last use
+//   counters: lifetime hits, misses, puts, ...
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/ids.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace gocachefs {
+
+struct ActionEntry {
+  Id output_id{};
+  std::uint64_t size = 0;
+  std::int64_t put_time_ns = 0;  // nanoseconds since the Unix epoch
+};
+
+struct IndexTotals {
+  std::uint64_t actions = 0;
+  std::uint64_t objects = 0;
+  std::uint64_t object_bytes = 0;
+  std::map<std::string, std::int64_t> counters;
+};
+
+class IndexError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Index {
+ public:
+  explicit Index(const std::filesystem::path& db_path);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  std::optional<ActionEntry> lookup(const Id& action_id);
+  void record_put(const Id& action_id, const ActionEntry& entry);
+  // Marks objects as used at `now_ns`; rows already marked within the last
+  // hour are left alone so that a busy build does not rewrite them.
+  void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
+  void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
+  IndexTotals totals();
+
+ private:
+  class Statement;
+  void exec(const char* sql);
+  template <typename Fn>
+  void in_write_transaction(Fn&& fn);
+
+  std::mutex mutex_;  // one connection, used by one thread at a time
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+  // Prepared once: the get and put paths run them thousands of times a build.
+  std::unique_ptr<Statement> lookup_;
+  std::unique_ptr<Statement> upsert_action_;
+  std::unique_ptr<Statement> upsert_object_;
+};
+
+}  // namespace gocachefs

@@ -1,0 +1,33 @@
+// Incremental SHA-256 over OpenSSL's EVP interface (uses SHA-NI where present).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "store/ids.h"
+
+struct evp_md_ctx_st;
+
+namespace gocachefs {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(const void* data, std::size_t size);
+  // Finishes the digest; the object must not be updated afterwards.
+  Id finish();
+
+  static Id of(std::string_view bytes);
+
+ private:
+  struct Free {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, Free> ctx_;
+};
+
+}  // namespace gocachefs
