@@ -30,6 +30,7 @@ class Base64Stream {
       decode(quad_, 4);
       quad_size_ = 0;
     }
+    if (quad_size_ > 0) return;  // all of it went into the split quartet
     const std::size_t whole = size / 4 * 4;
     for (std::size_t offset = 0; offset < whole; offset += kTextChunk) {
       decode(text + offset, std::min(kTextChunk, whole - offset));

@@ -203,6 +203,14 @@ void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) 
   });
 }
 
+std::optional<std::int64_t> Index::last_used_ns(const Id& output_id) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, "SELECT last_used_ns FROM objects WHERE output_id = ?");
+  select.bind(1, output_id);
+  if (!select.step()) return std::nullopt;
+  return select.int64(0);
+}
+
 void Index::add_to_counters(const std::map<std::string, std::int64_t>& deltas) {
   std::lock_guard lock(mutex_);
   in_write_transaction([&] {

@@ -53,6 +53,7 @@ class Index {
   // Marks objects as used at `now_ns`; rows already marked within the last
   // hour are left alone so that a busy build does not rewrite them.
   void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
+  std::optional<std::int64_t> last_used_ns(const Id& output_id);
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
   IndexTotals totals();
 
