@@ -73,18 +73,18 @@ void Session::serve() {
 
 void Session::handle_get(const Request& request) {
   if (!request.action_id) return reply_error(request.id, "get without ActionID");
-  pool_.submit([this, id = request.id, action_id = *request.action_id] {
-    Response response{.id = id};
-    if (auto hit = cache_.get(action_id)) {
-      response.output_id = hit->output_id;
-      response.size = hit->size;
-      response.time_ns = hit->put_time_ns;
-      response.disk_path = std::move(hit->disk_path);
-    } else {
-      response.miss = true;
-    }
-    reply(response);
-  });
+  // A local get costs ~10 us, less than handing it to a worker thread and
+  // waking it, so it is answered right here on the reader thread.
+  Response response{.id = request.id};
+  if (auto hit = cache_.get(*request.action_id)) {
+    response.output_id = hit->output_id;
+    response.size = hit->size;
+    response.time_ns = hit->put_time_ns;
+    response.disk_path = std::move(hit->disk_path);
+  } else {
+    response.miss = true;
+  }
+  reply(response);
 }
 
 void Session::handle_put(const Request& request) {

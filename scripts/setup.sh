@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything gocachefs needs to build and to run its whole test
+# suite on a fresh Debian 12 machine, then builds build/gocachefs.
+#
+#   scripts/setup.sh            install packages (needs root or sudo) and build
+#   SKIP_APT=1 scripts/setup.sh build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: compiler and tools; libraries for the binary; test frameworks.
+# Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping.
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libsqlite3-dev libssl-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
+  libgtest-dev libbenchmark-dev
+)
+
+if [[ -z "${SKIP_APT:-}" ]]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: the go command (1.24 or newer) is not on PATH; install it from https://go.dev/dl/" >&2
+  exit 1
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build

@@ -1,0 +1,5 @@
+package main
+
+import "testing"
+
+func TestMainRuns(t *testing.T) { main() }
