@@ -36,7 +36,7 @@ std::optional<CacheHit> Cache::get(const Id& action_id) {
     return std::nullopt;
   }
   ++hits_;
-  note_use(entry->output_id);
+  if (now_unix_ns() - entry->last_used_ns >= kLastUseGranularityNs) note_use(entry->output_id);
   return CacheHit{entry->output_id, entry->size, entry->put_time_ns, objects_.path_of(entry->output_id)};
 }
 

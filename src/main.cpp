@@ -46,16 +46,18 @@ int serve(const Flags& flags) {
                  "Try: GOCACHEPROG=gocachefs go build ./...   (gocachefs --help for more)\n");
   }
 
+  // Local work is short, so a few more threads than cores keep both busy
+  // while some wait on the disk or on SQLite's lock.
+  const unsigned workers = flags.jobs ? flags.jobs : std::max(4u, 2 * std::thread::hardware_concurrency());
+  Session session(STDIN_FILENO, STDOUT_FILENO, SessionOptions{.workers = workers});
+  session.greet();
+
   ObjectStore objects(store_dir);
   objects.remove_stale_temp_files(std::chrono::hours(1));
   Index index(index_path(store_dir));
   Cache cache(objects, index);
-  // Local work is short, so a few more threads than cores keep both busy
-  // while some wait on the disk or on SQLite's lock.
-  const unsigned workers = flags.jobs ? flags.jobs : std::max(4u, 2 * std::thread::hardware_concurrency());
   spdlog::info("serving store {} with {} workers", store_dir.string(), workers);
-  Session session(cache, STDIN_FILENO, STDOUT_FILENO, SessionOptions{.workers = workers});
-  const int code = session.run();
+  const int code = session.run(cache);
   spdlog::info("session ended ({})", code);
   return code;
 }

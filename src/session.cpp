@@ -17,20 +17,24 @@ namespace {
 constexpr std::size_t kMaxRequestLine = 64 * 1024;
 }  // namespace
 
-Session::Session(Cache& cache, int in_fd, int out_fd, SessionOptions options)
-    : cache_(cache), in_(in_fd), out_fd_(out_fd), pool_(options.workers, options.workers * 4) {}
+Session::Session(int in_fd, int out_fd, SessionOptions options)
+    : in_(in_fd), out_fd_(out_fd), pool_(options.workers, options.workers * 4) {}
 
-int Session::run() {
+void Session::greet() {
   Response hello;
   hello.known_commands = {"get", "put", "close"};
   reply(hello);
+}
+
+int Session::run(Cache& cache) {
+  cache_ = &cache;
   try {
     serve();
   } catch (const ProtocolError& e) {
     // Nothing after this point can be matched to a request. Finish what is
     // in flight so its responses go out, then stop.
     pool_.wait_idle();
-    cache_.flush();
+    cache_->flush();
     spdlog::error("protocol error, exiting: {}", e.what());
     std::fprintf(stderr, "gocachefs: protocol error: %s\n", e.what());
     return 2;
@@ -56,9 +60,11 @@ void Session::serve() {
     } else if (request.command == "close") {
       skip_body(request);
       pool_.wait_idle();
-      cache_.flush();
       reply(Response{.id = request.id});
-      spdlog::debug("close: done");
+      // cmd/go waits for our stdout to close, not for us to exit: let it go
+      // before the bookkeeping.
+      close_output();
+      cache_->flush();
       return;
     } else {
       skip_body(request);
@@ -68,7 +74,7 @@ void Session::serve() {
   // cmd/go always sends close; a client that just went away gets the same
   // orderly finish.
   pool_.wait_idle();
-  cache_.flush();
+  cache_->flush();
 }
 
 void Session::handle_get(const Request& request) {
@@ -76,7 +82,7 @@ void Session::handle_get(const Request& request) {
   // A local get costs ~10 us, less than handing it to a worker thread and
   // waking it, so it is answered right here on the reader thread.
   Response response{.id = request.id};
-  if (auto hit = cache_.get(*request.action_id)) {
+  if (auto hit = cache_->get(*request.action_id)) {
     response.output_id = hit->output_id;
     response.size = hit->size;
     response.time_ns = hit->put_time_ns;
@@ -94,7 +100,7 @@ void Session::handle_put(const Request& request) {
   }
   std::shared_ptr<PendingPut> put;
   try {
-    put = cache_.begin_put(*request.action_id, *request.output_id, request.body_size);
+    put = cache_->begin_put(*request.action_id, *request.output_id, request.body_size);
   } catch (const std::exception& e) {
     skip_body(request);
     return reply_error(request.id, std::string("put: ") + e.what());
@@ -117,7 +123,7 @@ void Session::handle_put(const Request& request) {
   }
   pool_.submit([this, id = request.id, put] {
     try {
-      reply(Response{.id = id, .disk_path = cache_.finish_put(*put)});
+      reply(Response{.id = id, .disk_path = cache_->finish_put(*put)});
     } catch (const std::exception& e) {
       reply_error(id, std::string("put: ") + e.what());
     }
@@ -134,6 +140,12 @@ void Session::skip_body(const Request& request) {
 void Session::reply_error(std::int64_t id, const std::string& message) {
   spdlog::warn("request {}: {}", id, message);
   reply(Response{.id = id, .err = message});
+}
+
+void Session::close_output() {
+  std::lock_guard lock(out_mutex_);
+  if (!out_broken_) close(out_fd_);
+  out_broken_ = true;
 }
 
 void Session::reply(const Response& response) {

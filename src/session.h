@@ -21,11 +21,16 @@ struct SessionOptions {
 
 class Session {
  public:
-  Session(Cache& cache, int in_fd, int out_fd, SessionOptions options = {});
+  Session(int in_fd, int out_fd, SessionOptions options = {});
 
-  // Serves until `close` or end of input (exit code 0), or until the stream
-  // cannot be understood any more (exit code 2, after telling stderr why).
-  int run();
+  // Sends the handshake. It needs no store, so it goes out first and cmd/go
+  // carries on while the store opens.
+  void greet();
+
+  // Serves requests from `cache` until `close` or end of input (exit code
+  // 0), or until the stream cannot be understood any more (exit code 2,
+  // after telling stderr why).
+  int run(Cache& cache);
 
  private:
   void serve();
@@ -34,8 +39,9 @@ class Session {
   void skip_body(const Request& request);
   void reply(const Response& response);
   void reply_error(std::int64_t id, const std::string& message);
+  void close_output();
 
-  Cache& cache_;
+  Cache* cache_ = nullptr;
   InputStream in_;
   int out_fd_;
   std::mutex out_mutex_;  // one response line at a time

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -13,7 +14,7 @@ namespace {
 // Other gocachefs processes may hold the write lock while they commit; they
 // hold it for microseconds, so waiting this long means something is wrong.
 constexpr int kBusyTimeoutMs = 10000;
-constexpr std::int64_t kUseGranularityNs = 3600LL * 1000 * 1000 * 1000;
+constexpr int kSchemaVersion = 1;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS actions (
@@ -116,8 +117,22 @@ Index::Index(const std::filesystem::path& db_path) : path_(db_path) {
   // A crash may lose the last transactions but never corrupts the database:
   // right for a cache, and it saves an fsync per put.
   exec("PRAGMA synchronous=NORMAL");
-  in_write_transaction([&] { exec(kSchema); });
-  lookup_ = std::make_unique<Statement>(db_, "SELECT output_id, size, put_time_ns FROM actions WHERE action_id = ?");
+  // Creating the schema takes the write lock: only do it for a new store.
+  std::int64_t version = 0;
+  {
+    Statement select(db_, "PRAGMA user_version");
+    if (select.step()) version = select.int64(0);
+  }
+  if (version < kSchemaVersion) {
+    in_write_transaction([&] {
+      exec(kSchema);
+      exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+    });
+  }
+  lookup_ = std::make_unique<Statement>(
+      db_,
+      "SELECT a.output_id, a.size, a.put_time_ns, coalesce(o.last_used_ns, 0) FROM actions a "
+      "LEFT JOIN objects o ON o.output_id = a.output_id WHERE a.action_id = ?");
   upsert_action_ = std::make_unique<Statement>(
       db_,
       "INSERT INTO actions (action_id, output_id, size, put_time_ns) VALUES (?, ?, ?, ?) "
@@ -168,7 +183,7 @@ std::optional<ActionEntry> Index::lookup(const Id& action_id) {
   try {
     if (select.step()) {
       if (const auto output_id = select.id(0)) {
-        entry = ActionEntry{*output_id, static_cast<std::uint64_t>(select.int64(1)), select.int64(2)};
+        entry = ActionEntry{*output_id, static_cast<std::uint64_t>(select.int64(1)), select.int64(2), select.int64(3)};
       }
     }
   } catch (...) {
@@ -199,7 +214,7 @@ void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) 
   std::lock_guard lock(mutex_);
   in_write_transaction([&] {
     Statement update(db_, "UPDATE objects SET last_used_ns = ? WHERE output_id = ? AND last_used_ns < ?");
-    for (const Id& id : output_ids) update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kUseGranularityNs).run();
+    for (const Id& id : output_ids) update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kLastUseGranularityNs).run();
   });
 }
 
@@ -212,6 +227,7 @@ std::optional<std::int64_t> Index::last_used_ns(const Id& output_id) {
 }
 
 void Index::add_to_counters(const std::map<std::string, std::int64_t>& deltas) {
+  if (std::all_of(deltas.begin(), deltas.end(), [](const auto& d) { return d.second == 0; })) return;
   std::lock_guard lock(mutex_);
   in_write_transaction([&] {
     Statement upsert(db_,

@@ -23,10 +23,15 @@ struct sqlite3_stmt;
 
 namespace gocachefs {
 
+// Objects' last use is recorded at most this often: enough to evict the
+// least recently used, and a busy build does not rewrite every row.
+constexpr std::int64_t kLastUseGranularityNs = 3600LL * 1000 * 1000 * 1000;
+
 struct ActionEntry {
   Id output_id{};
   std::uint64_t size = 0;
-  std::int64_t put_time_ns = 0;  // nanoseconds since the Unix epoch
+  std::int64_t put_time_ns = 0;   // nanoseconds since the Unix epoch
+  std::int64_t last_used_ns = 0;  // of the object; filled in by lookup()
 };
 
 struct IndexTotals {
@@ -50,8 +55,7 @@ class Index {
 
   std::optional<ActionEntry> lookup(const Id& action_id);
   void record_put(const Id& action_id, const ActionEntry& entry);
-  // Marks objects as used at `now_ns`; rows already marked within the last
-  // hour are left alone so that a busy build does not rewrite them.
+  // Marks objects as used at `now_ns`, unless marked within the granularity.
   void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
   std::optional<std::int64_t> last_used_ns(const Id& output_id);
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);

@@ -111,9 +111,9 @@ void BM_GetRoundTrip(benchmark::State& state) {
   int to_session[2], from_session[2];
   if (pipe(to_session) != 0 || pipe(from_session) != 0) return state.SkipWithError("pipe");
   std::thread server([&] {
-    Session session(store.cache, to_session[0], from_session[1], SessionOptions{.workers = 4});
-    session.run();
-    close(from_session[1]);
+    Session session(to_session[0], from_session[1], SessionOptions{.workers = 4});
+    session.greet();
+    session.run(store.cache);
   });
   InputStream responses(from_session[0], 4096);
   responses.read_line(1 << 16);  // handshake
