@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping.
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libsqlite3-dev libssl-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
+  libsqlite3-dev libssl-dev libcurl4-openssl-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
   libgtest-dev libbenchmark-dev
 )
 

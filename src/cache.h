@@ -14,6 +14,7 @@
 #include "store/ids.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "store/remote/remote.h"
 
 namespace gocachefs {
 
@@ -32,12 +33,30 @@ struct PendingPut {
   std::unique_ptr<ObjectWriter> writer;
 };
 
+struct RemoteSettings {
+  bool read_only = false;                              // fetch, never upload
+  std::chrono::milliseconds upload_wait{60000};       // how long close waits for uploads
+  int upload_threads = 4;
+};
+
+class RemoteFetcher;
+class RemoteHealth;
+class Uploader;
+
 class Cache {
  public:
-  Cache(ObjectStore& objects, Index& index);
+  // `remote` may be null: a local cache only.
+  Cache(ObjectStore& objects, Index& index, Remote* remote = nullptr, RemoteSettings settings = {});
+  ~Cache();
 
   // A hit only when the action is indexed and its object is intact on disk;
-  // anything else, including a failing index, is a miss (logged).
+  // anything else, including a failing index, is a miss (logged). Fast: no
+  // network.
+  std::optional<CacheHit> get_local(const Id& action_id);
+  bool has_remote() const { return remote_ != nullptr; }
+  // After a local miss: asks the remote (blocking; a failing remote is a miss).
+  std::optional<CacheHit> get_remote(const Id& action_id);
+  // Both, in order.
   std::optional<CacheHit> get(const Id& action_id);
 
   // Starts a put: feed the body to `put.writer`, then call finish_put.
@@ -48,14 +67,24 @@ class Cache {
   // with a message fit for the user when the put cannot be stored.
   std::string finish_put(PendingPut& put);
 
+  // Before answering close: waits (up to RemoteSettings::upload_wait) for
+  // queued uploads, so a CI job that ends does not lose them.
+  void finish_uploads();
+
   // Writes the last-use marks and counters gathered so far to the index.
   void flush();
 
  private:
   void note_use(const Id& output_id);
+  CacheHit hit_for(const ActionEntry& entry);
 
   ObjectStore& objects_;
   Index& index_;
+  Remote* remote_;
+  RemoteSettings settings_;
+  std::unique_ptr<RemoteHealth> health_;
+  std::unique_ptr<RemoteFetcher> fetcher_;
+  std::unique_ptr<Uploader> uploader_;  // null when read-only
 
   std::mutex uses_mutex_;
   std::vector<Id> uses_;  // objects hit since the last flush
@@ -65,6 +94,10 @@ class Cache {
   std::atomic<std::int64_t> misses_{0};
   std::atomic<std::int64_t> puts_{0};
   std::atomic<std::int64_t> put_bytes_{0};
+  std::atomic<std::int64_t> remote_hits_{0};
+  std::uint64_t flushed_fetch_bytes_ = 0;
+  std::uint64_t flushed_upload_bytes_ = 0;
+  std::uint64_t flushed_uploads_ = 0;
 };
 
 std::int64_t now_unix_ns();

@@ -35,4 +35,20 @@ std::string resolve_log_level(const std::string& flag) {
   return "info";
 }
 
+RemoteConfig resolve_remote(const std::string& url_flag, bool read_only_flag, const std::vector<std::string>& headers,
+                            double upload_wait_seconds) {
+  RemoteConfig config;
+  config.url = url_flag.empty() ? env("GOCACHEFS_REMOTE") : url_flag;
+  const std::string read_only = env("GOCACHEFS_REMOTE_READ_ONLY");
+  config.settings.read_only = read_only_flag || read_only == "1" || read_only == "true";
+  config.options.bearer_token = env("GOCACHEFS_REMOTE_TOKEN");
+  config.options.extra_headers = headers;
+  if (upload_wait_seconds < 0) {
+    const std::string wait = env("GOCACHEFS_UPLOAD_WAIT");
+    upload_wait_seconds = wait.empty() ? 60 : std::stod(wait);
+  }
+  config.settings.upload_wait = std::chrono::milliseconds(static_cast<long long>(upload_wait_seconds * 1000));
+  return config;
+}
+
 }  // namespace gocachefs

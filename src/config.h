@@ -3,6 +3,10 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "src/cache.h"
+#include "store/remote/remote.h"
 
 namespace gocachefs {
 
@@ -22,5 +26,17 @@ std::filesystem::path resolve_log_file(const std::string& flag, const std::files
 
 // --log-level, else $GOCACHEFS_LOG_LEVEL, else "info".
 std::string resolve_log_level(const std::string& flag);
+
+struct RemoteConfig {
+  std::string url;  // empty: no remote
+  RemoteOptions options;
+  RemoteSettings settings;
+};
+
+// Flags first, then GOCACHEFS_REMOTE, GOCACHEFS_REMOTE_READ_ONLY,
+// GOCACHEFS_REMOTE_TOKEN (never a flag: flags show in `ps`) and
+// GOCACHEFS_UPLOAD_WAIT. A negative `upload_wait_seconds` means unset.
+RemoteConfig resolve_remote(const std::string& url_flag, bool read_only_flag, const std::vector<std::string>& headers,
+                            double upload_wait_seconds);
 
 }  // namespace gocachefs

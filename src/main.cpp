@@ -19,6 +19,7 @@
 #include "src/stats.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "store/remote/remote.h"
 
 namespace {
 
@@ -29,6 +30,10 @@ struct Flags {
   std::string log_file;
   std::string log_level;
   unsigned jobs = 0;
+  std::string remote;
+  bool remote_read_only = false;
+  std::vector<std::string> remote_headers;
+  double upload_wait_seconds = -1;
 };
 
 std::filesystem::path index_path(const std::filesystem::path& store_dir) { return store_dir / "index.sqlite"; }
@@ -55,8 +60,13 @@ int serve(const Flags& flags) {
   ObjectStore objects(store_dir);
   objects.remove_stale_temp_files(std::chrono::hours(1));
   Index index(index_path(store_dir));
-  Cache cache(objects, index);
-  spdlog::info("serving store {} with {} workers", store_dir.string(), workers);
+  const RemoteConfig remote_config =
+      resolve_remote(flags.remote, flags.remote_read_only, flags.remote_headers, flags.upload_wait_seconds);
+  std::unique_ptr<Remote> remote;
+  if (!remote_config.url.empty()) remote = make_remote(remote_config.url, remote_config.options);
+  Cache cache(objects, index, remote.get(), remote_config.settings);
+  spdlog::info("serving store {} with {} workers, remote {}{}", store_dir.string(), workers,
+               remote ? remote->describe() : "none", remote_config.settings.read_only ? " (read-only)" : "");
   const int code = session.run(cache);
   spdlog::info("session ended ({})", code);
   return code;
@@ -91,6 +101,16 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, critical or off (default: $GOCACHEFS_LOG_LEVEL, else info)");
   app.add_option("--jobs", flags.jobs, "Requests served at once (default: twice the cores, at least 4)")
       ->check(CLI::Range(1u, 1024u));
+  app.add_option("--remote", flags.remote,
+                 "Remote store shared by machines: file:///path, http(s)://host/prefix or "
+                 "s3://bucket/prefix?region=R&endpoint=URL (default: $GOCACHEFS_REMOTE). A bearer token comes from "
+                 "$GOCACHEFS_REMOTE_TOKEN, basic auth from the URL, S3 keys from the usual AWS settings");
+  app.add_flag("--remote-read-only", flags.remote_read_only,
+               "Fetch from the remote, never upload (default: $GOCACHEFS_REMOTE_READ_ONLY=1)");
+  app.add_option("--remote-header", flags.remote_headers, "Extra HTTP header \"Name: value\" (repeatable)");
+  app.add_option("--upload-wait", flags.upload_wait_seconds,
+                 "Seconds the go command's exit waits for queued uploads (default: $GOCACHEFS_UPLOAD_WAIT, else 60)")
+      ->check(CLI::Range(0.0, 86400.0));
   auto* stats_command = app.add_subcommand("stats", "Show entries, bytes, hits and misses of the store");
   stats_command->fallthrough();
 

@@ -15,6 +15,11 @@ namespace gocachefs {
 namespace {
 // Request lines are a few hundred bytes; anything this long is garbage.
 constexpr std::size_t kMaxRequestLine = 64 * 1024;
+
+Response hit_response(std::int64_t id, const CacheHit& hit) {
+  return Response{.id = id, .output_id = hit.output_id, .size = hit.size, .time_ns = hit.put_time_ns,
+                  .disk_path = hit.disk_path};
+}
 }  // namespace
 
 Session::Session(int in_fd, int out_fd, SessionOptions options)
@@ -60,6 +65,7 @@ void Session::serve() {
     } else if (request.command == "close") {
       skip_body(request);
       pool_.wait_idle();
+      cache_->finish_uploads();
       reply(Response{.id = request.id});
       // cmd/go waits for our stdout to close, not for us to exit: let it go
       // before the bookkeeping.
@@ -80,17 +86,14 @@ void Session::serve() {
 void Session::handle_get(const Request& request) {
   if (!request.action_id) return reply_error(request.id, "get without ActionID");
   // A local get costs ~10 us, less than handing it to a worker thread and
-  // waking it, so it is answered right here on the reader thread.
-  Response response{.id = request.id};
-  if (auto hit = cache_->get(*request.action_id)) {
-    response.output_id = hit->output_id;
-    response.size = hit->size;
-    response.time_ns = hit->put_time_ns;
-    response.disk_path = std::move(hit->disk_path);
-  } else {
-    response.miss = true;
-  }
-  reply(response);
+  // waking it, so it is answered right here on the reader thread; only a
+  // trip to the remote goes to the pool.
+  if (auto hit = cache_->get_local(*request.action_id)) return reply(hit_response(request.id, *hit));
+  if (!cache_->has_remote()) return reply(Response{.id = request.id, .miss = true});
+  pool_.submit([this, id = request.id, action_id = *request.action_id] {
+    const auto hit = cache_->get_remote(action_id);
+    reply(hit ? hit_response(id, *hit) : Response{.id = id, .miss = true});
+  });
 }
 
 void Session::handle_put(const Request& request) {

@@ -14,7 +14,7 @@ namespace {
 // Other gocachefs processes may hold the write lock while they commit; they
 // hold it for microseconds, so waiting this long means something is wrong.
 constexpr int kBusyTimeoutMs = 10000;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS actions (
@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS counters (
   name  TEXT PRIMARY KEY,
   value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+  action_id        BLOB PRIMARY KEY,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  not_before_ns    INTEGER NOT NULL,            -- backoff after a failure
+  leased_until_ns  INTEGER NOT NULL DEFAULT 0   -- an uploader is on it
 ) WITHOUT ROWID;
 )sql";
 
@@ -194,7 +200,7 @@ std::optional<ActionEntry> Index::lookup(const Id& action_id) {
   return entry;
 }
 
-void Index::record_put(const Id& action_id, const ActionEntry& entry) {
+void Index::record_put(const Id& action_id, const ActionEntry& entry, bool queue_upload) {
   std::lock_guard lock(mutex_);
   in_write_transaction([&] {
     upsert_action_->bind(1, action_id)
@@ -206,7 +212,58 @@ void Index::record_put(const Id& action_id, const ActionEntry& entry) {
         .bind(2, static_cast<std::int64_t>(entry.size))
         .bind(3, entry.put_time_ns)
         .run();
+    if (queue_upload) {
+      Statement(db_,
+                "INSERT INTO uploads (action_id, not_before_ns) VALUES (?, 0) "
+                "ON CONFLICT (action_id) DO UPDATE SET attempts = 0, not_before_ns = 0, leased_until_ns = 0")
+          .bind(1, action_id)
+          .run();
+    }
   });
+}
+
+std::vector<Id> Index::claim_uploads(std::int64_t now_ns, std::int64_t due_by_ns, std::int64_t lease_until_ns,
+                                     int limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<Id> claimed;
+  in_write_transaction([&] {
+    Statement claim(db_,
+                    "UPDATE uploads SET leased_until_ns = ? WHERE action_id IN "
+                    "(SELECT action_id FROM uploads WHERE not_before_ns <= ? AND leased_until_ns <= ? "
+                    "ORDER BY not_before_ns LIMIT ?) RETURNING action_id");
+    claim.bind(1, lease_until_ns).bind(2, due_by_ns).bind(3, now_ns).bind(4, std::int64_t{limit});
+    while (claim.step()) {
+      if (auto id = claim.id(0)) claimed.push_back(*id);
+    }
+  });
+  return claimed;
+}
+
+void Index::finish_upload(const Id& action_id) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "DELETE FROM uploads WHERE action_id = ?").bind(1, action_id).run();
+}
+
+void Index::retry_upload_at(const Id& action_id, std::int64_t not_before_ns) {
+  std::lock_guard lock(mutex_);
+  Statement(db_,
+            "UPDATE uploads SET attempts = attempts + 1, not_before_ns = ?, leased_until_ns = 0 WHERE action_id = ?")
+      .bind(1, not_before_ns)
+      .bind(2, action_id)
+      .run();
+}
+
+int Index::upload_attempts(const Id& action_id) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, "SELECT attempts FROM uploads WHERE action_id = ?");
+  select.bind(1, action_id);
+  return select.step() ? static_cast<int>(select.int64(0)) : 0;
+}
+
+std::uint64_t Index::pending_uploads() {
+  std::lock_guard lock(mutex_);
+  Statement count(db_, "SELECT count(*) FROM uploads");
+  return count.step() ? static_cast<std::uint64_t>(count.int64(0)) : 0;
 }
 
 void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) {
@@ -249,6 +306,8 @@ IndexTotals Index::totals() {
   }
   Statement counters(db_, "SELECT name, value FROM counters ORDER BY name");
   while (counters.step()) totals.counters[counters.text(0)] = counters.int64(1);
+  Statement uploads(db_, "SELECT count(*) FROM uploads");
+  if (uploads.step()) totals.pending_uploads = static_cast<std::uint64_t>(uploads.int64(0));
   return totals;
 }
 

@@ -4,6 +4,8 @@
 //   actions:  ActionID -> OutputID, size, put time
 //   objects:  OutputID -> size, last use
 //   counters: lifetime hits, misses, puts, ...
+//   uploads:  actions waiting to be sent to the remote (a durable queue:
+//             a process that is killed leaves them to the next one)
 #pragma once
 
 #include <cstdint>
@@ -39,6 +41,7 @@ struct IndexTotals {
   std::uint64_t objects = 0;
   std::uint64_t object_bytes = 0;
   std::map<std::string, std::int64_t> counters;
+  std::uint64_t pending_uploads = 0;
 };
 
 class IndexError : public std::runtime_error {
@@ -54,7 +57,20 @@ class Index {
   Index& operator=(const Index&) = delete;
 
   std::optional<ActionEntry> lookup(const Id& action_id);
-  void record_put(const Id& action_id, const ActionEntry& entry);
+  // Records the action; with `queue_upload` it is also queued for the remote,
+  // in the same transaction.
+  void record_put(const Id& action_id, const ActionEntry& entry, bool queue_upload = false);
+
+  // The upload queue. claim_uploads() takes up to `limit` uploads whose
+  // backoff ends by `due_by_ns` and that nobody holds at `now_ns`, and leases
+  // them until `lease_until_ns`: a process that dies holding a lease only
+  // delays them.
+  std::vector<Id> claim_uploads(std::int64_t now_ns, std::int64_t due_by_ns, std::int64_t lease_until_ns, int limit);
+  void finish_upload(const Id& action_id);
+  void retry_upload_at(const Id& action_id, std::int64_t not_before_ns);
+  // Attempts made so far for a queued upload (0 when not queued).
+  int upload_attempts(const Id& action_id);
+  std::uint64_t pending_uploads();
   // Marks objects as used at `now_ns`, unless marked within the granularity.
   void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
   std::optional<std::int64_t> last_used_ns(const Id& output_id);

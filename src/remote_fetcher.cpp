@@ -1,0 +1,86 @@
+#include "src/remote_fetcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include "src/cache.h"
+
+namespace gocachefs {
+
+namespace {
+// An action record is small; anything much larger is not one.
+constexpr std::size_t kMaxRecordSize = kInlineObjectLimit * 2 + 4096;
+}  // namespace
+
+RemoteFetcher::RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
+    : objects_(objects), index_(index), remote_(remote), health_(health) {}
+
+std::optional<ActionEntry> RemoteFetcher::fetch(const Id& action_id) {
+  if (!health_.allow()) return std::nullopt;
+  return action_flights_.run(action_id, [&] { return fetch_once(action_id); });
+}
+
+std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
+  std::string record_bytes;
+  const RemoteResult result = remote_.fetch("ac/" + to_hex(action_id), [&](const char* data, std::size_t size) {
+    if (record_bytes.size() + size > kMaxRecordSize) return false;
+    record_bytes.append(data, size);
+    return true;
+  });
+  if (result.status == RemoteResult::kNotFound) {
+    health_.succeeded();
+    return std::nullopt;
+  }
+  if (!result.ok()) {
+    health_.failed(result);
+    return std::nullopt;
+  }
+  bytes_fetched_ += record_bytes.size();
+  const auto record = decode_action_record(record_bytes);
+  if (!record) {
+    health_.failed(RemoteResult::failed("ac/" + to_hex(action_id) + " is not an action record"));
+    return std::nullopt;
+  }
+  if (!objects_.has(record->output_id, record->size) &&
+      !object_flights_.run(record->output_id, [&] { return store_object(*record); })) {
+    return std::nullopt;
+  }
+  health_.succeeded();
+  ActionEntry entry{record->output_id, record->size, record->put_time_ns, now_unix_ns()};
+  try {
+    index_.record_put(action_id, entry);
+  } catch (const std::exception& e) {
+    spdlog::warn("recording fetched action {}: {}", to_hex(action_id), e.what());
+    return std::nullopt;
+  }
+  return entry;
+}
+
+bool RemoteFetcher::store_object(const ActionRecord& record) {
+  const std::string key = "cas/" + to_hex(record.output_id);
+  try {
+    auto writer = objects_.begin_write(record.output_id, record.size);
+    if (record.inlines_whole_object()) {
+      writer->append(record.inline_bytes.data(), record.inline_bytes.size());
+    } else {
+      const RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
+        if (writer->size() + size > record.size) return false;  // longer than the object: garbage
+        writer->append(data, size);
+        return true;
+      });
+      if (!result.ok()) {
+        // A record whose object is missing is a broken remote entry, not a
+        // sick remote: it is a miss and the build puts it again.
+        if (result.status != RemoteResult::kNotFound) health_.failed(result);
+        return false;
+      }
+      bytes_fetched_ += writer->size();
+    }
+    objects_.commit(*writer, record.output_id, record.size);  // verifies size and SHA-256
+    return true;
+  } catch (const std::exception& e) {
+    health_.failed(RemoteResult::failed(key + " rejected, not kept: " + e.what()));
+    return false;
+  }
+}
+
+}  // namespace gocachefs

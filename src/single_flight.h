@@ -1,0 +1,48 @@
+// One piece of work per key however many threads ask for it at once: the
+// first caller runs it, the others wait for its result (as CernVM-FS's
+// fetcher does one download per hash).
+#pragma once
+
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+
+namespace gocachefs {
+
+template <typename Key, typename Value>
+class SingleFlight {
+ public:
+  Value run(const Key& key, const std::function<Value()>& work) {
+    std::unique_lock lock(mutex_);
+    if (auto it = flights_.find(key); it != flights_.end()) {
+      auto shared = it->second;
+      lock.unlock();
+      return shared.get();
+    }
+    std::promise<Value> promise;
+    flights_.emplace(key, promise.get_future().share());
+    lock.unlock();
+    Value value;
+    try {
+      value = work();
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      forget(key);
+      throw;
+    }
+    promise.set_value(value);
+    forget(key);
+    return value;
+  }
+
+ private:
+  void forget(const Key& key) {
+    std::lock_guard lock(mutex_);
+    flights_.erase(key);
+  }
+  std::mutex mutex_;
+  std::map<Key, std::shared_future<Value>> flights_;
+};
+
+}  // namespace gocachefs

@@ -1,0 +1,158 @@
+#include "src/uploader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "src/cache.h"
+#include "store/action_record.h"
+
+namespace gocachefs {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::nanoseconds;
+
+// Long enough for a large object on a slow link; an upload a killed process
+// held is taken over after this.
+constexpr auto kLease = std::chrono::minutes(2);
+// Queued uploads of other processes (or from before a crash) are looked for
+// this often even when nothing wakes us.
+constexpr auto kIdlePoll = std::chrono::seconds(2);
+constexpr int kClaimBatch = 4;
+
+std::string read_prefix(const std::string& path, std::size_t n) {
+  std::string bytes(n, '\0');
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = read(fd, bytes.data() + got, n - got);
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  close(fd);
+  bytes.resize(got);
+  return bytes;
+}
+
+}  // namespace
+
+Uploader::Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads)
+    : objects_(objects), index_(index), remote_(remote), health_(health) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+Uploader::~Uploader() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Uploader::wake() { work_ready_.notify_one(); }
+
+std::uint64_t Uploader::drain(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;  // retries become due at once
+  }
+  work_ready_.notify_all();
+  std::uint64_t pending = 0;
+  for (;;) {
+    try {
+      pending = index_.pending_uploads();
+    } catch (const std::exception& e) {
+      spdlog::warn("counting pending uploads: {}", e.what());
+      break;
+    }
+    if (pending == 0 || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
+    std::unique_lock lock(mutex_);
+    progress_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
+  }
+  std::lock_guard lock(mutex_);
+  draining_ = false;
+  return pending;
+}
+
+std::chrono::nanoseconds Uploader::backoff(int attempts) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  const double base_seconds = std::min(300.0, 0.5 * (1 << std::min(attempts, 10)));
+  return duration_cast<nanoseconds>(std::chrono::duration<double>(
+      base_seconds * std::uniform_real_distribution<double>(0.5, 1.5)(random)));
+}
+
+void Uploader::work() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (!health_.allow()) {
+      work_ready_.wait_for(lock, std::chrono::seconds(1));
+      continue;
+    }
+    const bool draining = draining_;
+    lock.unlock();
+    std::vector<Id> batch;
+    const std::int64_t now = now_unix_ns();
+    try {
+      // While draining, retries waiting out a backoff are due at once.
+      const std::int64_t due = draining ? now + duration_cast<nanoseconds>(std::chrono::minutes(10)).count() : now;
+      batch = index_.claim_uploads(now, due, now + duration_cast<nanoseconds>(kLease).count(), kClaimBatch);
+    } catch (const std::exception& e) {
+      spdlog::warn("claiming uploads: {}", e.what());
+    }
+    for (const Id& action_id : batch) {
+      try {
+        if (upload(action_id)) {
+          index_.finish_upload(action_id);
+        } else {
+          index_.retry_upload_at(action_id, now_unix_ns() + backoff(index_.upload_attempts(action_id)).count());
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("upload of {}: {}", to_hex(action_id), e.what());
+      }
+      progress_.notify_all();
+    }
+    lock.lock();
+    if (batch.empty() && !stopping_) work_ready_.wait_for(lock, kIdlePoll);
+  }
+}
+
+bool Uploader::upload(const Id& action_id) {
+  const auto entry = index_.lookup(action_id);
+  if (!entry) return true;  // replaced or forgotten: nothing to send
+  const std::string path = objects_.path_of(entry->output_id);
+  if (!objects_.has(entry->output_id, entry->size)) {
+    spdlog::warn("upload of {}: object {} is gone, skipped", to_hex(action_id), to_hex(entry->output_id));
+    return true;
+  }
+  ActionRecord record{entry->output_id, entry->size, entry->put_time_ns,
+                      read_prefix(path, std::min<std::uint64_t>(entry->size, kInlineObjectLimit))};
+  if (record.inline_bytes.size() != std::min<std::uint64_t>(entry->size, kInlineObjectLimit)) return true;
+  if (!record.inlines_whole_object()) {
+    const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), path);
+    if (!sent.ok()) {
+      health_.failed(sent);
+      return false;
+    }
+    bytes_sent_ += entry->size;
+  }
+  const std::string encoded = encode_action_record(record);
+  const RemoteResult sent = remote_.store_bytes("ac/" + to_hex(action_id), encoded);
+  if (!sent.ok()) {
+    health_.failed(sent);
+    return false;
+  }
+  health_.succeeded();
+  bytes_sent_ += encoded.size();
+  ++uploads_sent_;
+  return true;
+}
+
+}  // namespace gocachefs

@@ -1,0 +1,58 @@
+// Sends puts to the remote in the background, from the durable queue in the
+// index: the object first, then the action record that names it, so a reader
+// never finds a record whose object is missing. A few threads, reused
+// connections, retries with jittered exponential backoff.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "src/remote_health.h"
+#include "store/index.h"
+#include "store/object_store.h"
+#include "store/remote/remote.h"
+
+namespace gocachefs {
+
+class Uploader {
+ public:
+  Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads);
+  ~Uploader();  // stops after the uploads in hand; the rest stay queued
+  Uploader(const Uploader&) = delete;
+  Uploader& operator=(const Uploader&) = delete;
+
+  // New uploads are queued.
+  void wake();
+  // Waits until the queue is empty, the remote is failing, or `limit` has
+  // passed. Returns the number of uploads still queued.
+  std::uint64_t drain(std::chrono::milliseconds limit);
+
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+  std::uint64_t uploads_sent() const { return uploads_sent_; }
+
+ private:
+  void work();
+  // True when the action needs nothing more (sent, or nothing to send).
+  bool upload(const Id& action_id);
+  std::chrono::nanoseconds backoff(int attempts);
+
+  ObjectStore& objects_;
+  Index& index_;
+  Remote& remote_;
+  RemoteHealth& health_;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;  // wake(), stop
+  std::condition_variable progress_;    // an upload finished
+  bool stopping_ = false;
+  bool draining_ = false;
+  std::vector<std::thread> threads_;
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> uploads_sent_{0};
+};
+
+}  // namespace gocachefs

@@ -1,0 +1,111 @@
+#include "store/remote/file_remote.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace gocachefs {
+
+namespace {
+
+RemoteResult errno_failure(const std::string& what) { return RemoteResult::failed(what + ": " + std::strerror(errno)); }
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+FileRemote::FileRemote(std::filesystem::path root) : root_(std::move(root)) {}
+
+RemoteResult FileRemote::fetch(const std::string& key, const RemoteSink& sink) {
+  const auto path = root_ / key;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return {RemoteResult::kNotFound, ""};
+    return errno_failure("opening " + path.string());
+  }
+  char buffer[1 << 16];
+  RemoteResult result;
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      result = errno_failure("reading " + path.string());
+      break;
+    }
+    if (!sink(buffer, static_cast<std::size_t>(n))) {
+      result = RemoteResult::failed("fetch of " + key + " aborted");
+      break;
+    }
+  }
+  close(fd);
+  return result;
+}
+
+RemoteResult FileRemote::store(const std::string& key, const std::function<bool(int fd)>& write_body) {
+  static std::atomic<unsigned> counter{0};
+  const auto final_path = root_ / key;
+  std::error_code ec;
+  std::filesystem::create_directories(final_path.parent_path(), ec);
+  // A dot name in the same directory: same file system for rename, and
+  // never mistaken for an entry.
+  const auto temp_path = final_path.parent_path() / ("." + final_path.filename().string() + "." +
+                                                     std::to_string(getpid()) + "." + std::to_string(counter++));
+  const int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_failure("creating " + temp_path.string());
+  const bool written = write_body(fd);
+  const int saved_errno = errno;
+  if (close(fd) != 0 || !written) {
+    errno = written ? errno : saved_errno;
+    RemoteResult failure = errno_failure("writing " + temp_path.string());
+    unlink(temp_path.c_str());
+    return failure;
+  }
+  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    RemoteResult failure = errno_failure("renaming into " + final_path.string());
+    unlink(temp_path.c_str());
+    return failure;
+  }
+  return {};
+}
+
+RemoteResult FileRemote::store_bytes(const std::string& key, std::string_view bytes) {
+  return store(key, [&](int fd) { return write_all(fd, bytes.data(), bytes.size()); });
+}
+
+RemoteResult FileRemote::store_file(const std::string& key, const std::filesystem::path& file) {
+  return store(key, [&](int out) {
+    const int in = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return false;
+    char buffer[1 << 16];
+    bool ok = true;
+    for (;;) {
+      const ssize_t n = read(in, buffer, sizeof buffer);
+      if (n == 0) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || !write_all(out, buffer, static_cast<std::size_t>(n))) {
+        ok = false;
+        break;
+      }
+    }
+    close(in);
+    return ok;
+  });
+}
+
+}  // namespace gocachefs

@@ -1,0 +1,50 @@
+// http:// and https:// remotes (bazel-remote, nginx WebDAV, any server that
+// GETs and PUTs by path), and the transport under the S3 remote, which is
+// HTTP signed with AWS Signature V4.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/remote/remote.h"
+
+typedef void CURL;
+struct curl_slist;
+
+namespace gocachefs {
+
+struct HttpConfig {
+  std::string base_url;     // without a trailing slash; keys are appended
+  std::string description;  // base_url without secrets
+  std::string userpwd;      // "user:password" for basic auth or S3 keys
+  std::string aws_sigv4;    // "aws:amz:<region>:s3" to sign requests
+  std::vector<std::string> headers;
+  long connect_timeout_ms = 3000;
+  long request_timeout_ms = 60000;
+};
+
+class HttpRemote : public Remote {
+ public:
+  explicit HttpRemote(HttpConfig config);
+  ~HttpRemote() override;
+
+  RemoteResult fetch(const std::string& key, const RemoteSink& sink) override;
+  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override;
+  RemoteResult store_file(const std::string& key, const std::filesystem::path& file) override;
+  std::string describe() const override { return config_.description; }
+
+ private:
+  // Handles keep their connections open between requests; each request
+  // borrows one, so concurrent requests use separate connections.
+  CURL* acquire();
+  void release(CURL* handle);
+  RemoteResult perform(CURL* handle, const std::string& key, const char* method);
+
+  HttpConfig config_;
+  curl_slist* header_list_ = nullptr;
+  std::mutex idle_mutex_;
+  std::vector<CURL*> idle_;
+};
+
+}  // namespace gocachefs

@@ -1,0 +1,42 @@
+// Chooses the Remote for a URL by its scheme.
+#include <regex>
+#include <stdexcept>
+
+#include "store/remote/file_remote.h"
+#include "store/remote/http_remote.h"
+#include "store/remote/remote.h"
+#include "store/remote/s3_remote.h"
+
+namespace gocachefs {
+
+std::string redact_url(const std::string& url) {
+  // scheme://user:password@host -> scheme://REDACTED@host
+  static const std::regex userinfo(R"(^([a-z0-9+.-]+://)[^/@]*@)", std::regex::icase);
+  std::string out = std::regex_replace(url, userinfo, "$1REDACTED@");
+  // Query values that look like secrets.
+  static const std::regex secret(R"(([?&](?:[a-z_-]*(?:token|secret|password|key)[a-z_-]*)=)[^&]*)", std::regex::icase);
+  return std::regex_replace(out, secret, "$1REDACTED");
+}
+
+std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions& options) {
+  if (url.starts_with("file://")) {
+    const std::string path = url.substr(7);
+    if (path.empty() || path[0] != '/') throw std::invalid_argument("file remote needs an absolute path: " + url);
+    return std::make_unique<FileRemote>(path);
+  }
+  if (url.starts_with("http://") || url.starts_with("https://")) {
+    HttpConfig config;
+    config.base_url = url;
+    while (config.base_url.ends_with("/")) config.base_url.pop_back();
+    config.description = redact_url(config.base_url);
+    if (!options.bearer_token.empty()) config.headers.push_back("Authorization: Bearer " + options.bearer_token);
+    for (const auto& h : options.extra_headers) config.headers.push_back(h);
+    config.connect_timeout_ms = options.connect_timeout_ms;
+    config.request_timeout_ms = options.request_timeout_ms;
+    return std::make_unique<HttpRemote>(std::move(config));
+  }
+  if (url.starts_with("s3://")) return std::make_unique<HttpRemote>(s3_http_config(url, options));
+  throw std::invalid_argument("unknown remote URL scheme (file://, http://, https://, s3://): " + redact_url(url));
+}
+
+}  // namespace gocachefs

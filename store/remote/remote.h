@@ -1,0 +1,62 @@
+// A remote store shared by a team or by CI jobs: one small interface, one
+// class per backend, chosen by URL scheme (make_remote). Keys follow the
+// bazel-remote layout, so existing cache servers work as they are:
+//   cas/<64 hex of OutputID>   an object's bytes
+//   ac/<64 hex of ActionID>    an action record (store/action_record.h)
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gocachefs {
+
+struct RemoteResult {
+  enum Status {
+    kOk,
+    kNotFound,      // the remote answered: it does not have the key
+    kFailed,        // the remote could not answer (down, timeout, 5xx, garbage)
+    kUnauthorized,  // credentials refused: retrying will not help
+  };
+  Status status = kOk;
+  std::string error;  // for kFailed and kUnauthorized; never holds secrets
+
+  bool ok() const { return status == kOk; }
+  static RemoteResult failed(std::string error) { return {kFailed, std::move(error)}; }
+};
+
+// Receives fetched bytes as they arrive; returning false aborts the fetch
+// (too large, or the local disk failed).
+using RemoteSink = std::function<bool(const char* data, std::size_t size)>;
+
+class Remote {
+ public:
+  virtual ~Remote() = default;
+
+  virtual RemoteResult fetch(const std::string& key, const RemoteSink& sink) = 0;
+  virtual RemoteResult store_bytes(const std::string& key, std::string_view bytes) = 0;
+  virtual RemoteResult store_file(const std::string& key, const std::filesystem::path& file) = 0;
+
+  // The URL without credentials, for logs and messages.
+  virtual std::string describe() const = 0;
+};
+
+// Settings that are not part of the URL.
+struct RemoteOptions {
+  std::string bearer_token;                // Authorization: Bearer ...
+  std::vector<std::string> extra_headers;  // "Name: value"
+  long connect_timeout_ms = 3000;
+  long request_timeout_ms = 60000;
+};
+
+// file:///path, http(s)://host[:port][/prefix], s3://bucket[/prefix]?...
+// Throws std::invalid_argument for an unknown scheme or a malformed URL.
+std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions& options);
+
+// `url` with any user:password@ part and secret query values replaced by
+// "REDACTED".
+std::string redact_url(const std::string& url);
+
+}  // namespace gocachefs
