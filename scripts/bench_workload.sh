@@ -34,7 +34,7 @@ if [[ " $configs " == *" gocachefs "* && ! -x $bin ]]; then
 fi
 if [[ " $configs " == *" go-cacher "* && ! -x $tools/go-cacher ]]; then
   echo "bench: installing go-cacher into $tools" >&2
-  GOBIN=$tools GOTOOLCHAIN=local go install github.com/bradfitz/go-tool-cache/cmd/go-cacher@latest
+  GOBIN=$tools GOTOOLCHAIN=local go install github.com/bradfitz/go-tool-cache/cmd/go-cacher@v0.0.0-20260722201841-0bb331e19f64
 fi
 
 tmp=$(mktemp -d)

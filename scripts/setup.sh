@@ -8,11 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: compiler and tools; libraries for the binary; test frameworks.
-# Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping.
+# Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping;
+# nginx (WebDAV), python3 (the fault proxy), curl and openssl for the test
+# servers (scripts/test_server.sh). MinIO and bazel-remote come from the Go
+# module proxy, below.
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libsqlite3-dev libssl-dev libcurl4-openssl-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
+  libsqlite3-dev libssl-dev libcurl4-openssl-dev libzstd-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
   libgtest-dev libbenchmark-dev
+  nginx-light python3 curl openssl zstd
 )
 
 if [[ -z "${SKIP_APT:-}" ]]; then
@@ -39,3 +43,18 @@ fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build
+
+# Servers for the remote tests, from the Go module proxy, into build/tools.
+tools=$PWD/build/tools
+install_tool() {  # name module
+  [[ -x $tools/$1 ]] && return 0
+  echo "setup: installing $1 ($2) into $tools" >&2
+  if ! GOBIN=$tools GOTOOLCHAIN=local GOFLAGS=-mod=mod go install "$2" >build/tools-$1.log 2>&1; then
+    echo "setup: WARNING: could not install $1: $(tail -n 2 build/tools-$1.log | tr '\n' ' ')" >&2
+    echo "setup: WARNING: the tests that need $1 will be skipped" >&2
+  fi
+}
+mkdir -p "$tools"
+# Pinned: what the tests were run against.
+install_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+install_tool bazel-remote github.com/buchgr/bazel-remote/v2@latest

@@ -99,6 +99,9 @@ void Cache::finish_uploads() {
   } else {
     spdlog::info("close: waited {} ms for uploads", waited.count());
   }
+  const double seconds = std::chrono::duration<double>(uploader_->active_time()).count();
+  spdlog::info("uploads: {} actions, {} bytes sent for {} bytes of objects, in {:.3f} s", uploader_->uploads_sent(),
+               uploader_->bytes_sent(), uploader_->object_bytes_sent(), seconds);
 }
 
 void Cache::note_use(const Id& output_id) {
@@ -138,6 +141,7 @@ void Cache::flush() {
     if (uploader_) {
       add_new("remote_upload_bytes", uploader_->bytes_sent(), flushed_upload_bytes_);
       add_new("remote_uploads", uploader_->uploads_sent(), flushed_uploads_);
+      add_new("remote_upload_object_bytes", uploader_->object_bytes_sent(), flushed_upload_object_bytes_);
     }
     index_.add_to_counters(deltas);
   } catch (const std::exception& e) {

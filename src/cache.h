@@ -98,6 +98,7 @@ class Cache {
   std::uint64_t flushed_fetch_bytes_ = 0;
   std::uint64_t flushed_upload_bytes_ = 0;
   std::uint64_t flushed_uploads_ = 0;
+  std::uint64_t flushed_upload_object_bytes_ = 0;
 };
 
 std::int64_t now_unix_ns();

@@ -63,7 +63,15 @@ int serve(const Flags& flags) {
   const RemoteConfig remote_config =
       resolve_remote(flags.remote, flags.remote_read_only, flags.remote_headers, flags.upload_wait_seconds);
   std::unique_ptr<Remote> remote;
-  if (!remote_config.url.empty()) remote = make_remote(remote_config.url, remote_config.options);
+  if (!remote_config.url.empty()) {
+    try {
+      remote = make_remote(remote_config.url, remote_config.options);
+    } catch (const std::invalid_argument& e) {
+      // A misconfigured remote must not fail the build: say so, go on locally.
+      spdlog::error("remote disabled: {}", e.what());
+      std::fprintf(stderr, "gocachefs: remote disabled: %s\n", e.what());
+    }
+  }
   Cache cache(objects, index, remote.get(), remote_config.settings);
   spdlog::info("serving store {} with {} workers, remote {}{}", store_dir.string(), workers,
                remote ? remote->describe() : "none", remote_config.settings.read_only ? " (read-only)" : "");

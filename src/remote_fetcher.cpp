@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "src/cache.h"
+#include "store/remote/cas_encoding.h"
 
 namespace gocachefs {
 
@@ -62,18 +63,24 @@ bool RemoteFetcher::store_object(const ActionRecord& record) {
     if (record.inlines_whole_object()) {
       writer->append(record.inline_bytes.data(), record.inline_bytes.size());
     } else {
-      const RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
+      std::uint64_t entry_bytes = 0;
+      CasDecoder decoder([&](const char* data, std::size_t size) {
         if (writer->size() + size > record.size) return false;  // longer than the object: garbage
         writer->append(data, size);
         return true;
       });
+      RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
+        entry_bytes += size;
+        return decoder.feed(data, size);
+      });
+      if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
+      bytes_fetched_ += entry_bytes;
       if (!result.ok()) {
         // A record whose object is missing is a broken remote entry, not a
         // sick remote: it is a miss and the build puts it again.
         if (result.status != RemoteResult::kNotFound) health_.failed(result);
         return false;
       }
-      bytes_fetched_ += writer->size();
     }
     objects_.commit(*writer, record.output_id, record.size);  // verifies size and SHA-256
     return true;

@@ -1,6 +1,6 @@
 // What gocachefs knows of its remote's health, shared by fetches and
 // uploads: a circuit breaker, and one clear message on stderr (not one per
-// request) when the remote refuses the credentials.
+// request) when the remote refuses the credentials or keeps failing.
 #pragma once
 
 #include <atomic>

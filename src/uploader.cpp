@@ -9,6 +9,7 @@
 
 #include "src/cache.h"
 #include "store/action_record.h"
+#include "store/remote/cas_encoding.h"
 
 namespace gocachefs {
 
@@ -124,7 +125,13 @@ void Uploader::work() {
   }
 }
 
+std::chrono::nanoseconds Uploader::active_time() const {
+  return std::chrono::nanoseconds(std::max<std::int64_t>(0, last_end_ns_ - first_start_ns_));
+}
+
 bool Uploader::upload(const Id& action_id) {
+  std::int64_t unset = 0;
+  first_start_ns_.compare_exchange_strong(unset, now_unix_ns());
   const auto entry = index_.lookup(action_id);
   if (!entry) return true;  // replaced or forgotten: nothing to send
   const std::string path = objects_.path_of(entry->output_id);
@@ -136,12 +143,14 @@ bool Uploader::upload(const Id& action_id) {
                       read_prefix(path, std::min<std::uint64_t>(entry->size, kInlineObjectLimit))};
   if (record.inline_bytes.size() != std::min<std::uint64_t>(entry->size, kInlineObjectLimit)) return true;
   if (!record.inlines_whole_object()) {
-    const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), path);
+    const CasUpload object(path, entry->size, objects_.temp_dir());
+    const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), object.file(), object.encoding());
     if (!sent.ok()) {
       health_.failed(sent);
       return false;
     }
-    bytes_sent_ += entry->size;
+    bytes_sent_ += object.stored_size();
+    object_bytes_sent_ += entry->size;
   }
   const std::string encoded = encode_action_record(record);
   const RemoteResult sent = remote_.store_bytes("ac/" + to_hex(action_id), encoded);
@@ -152,6 +161,7 @@ bool Uploader::upload(const Id& action_id) {
   health_.succeeded();
   bytes_sent_ += encoded.size();
   ++uploads_sent_;
+  last_end_ns_ = now_unix_ns();
   return true;
 }
 

@@ -31,8 +31,13 @@ class Uploader {
   // passed. Returns the number of uploads still queued.
   std::uint64_t drain(std::chrono::milliseconds limit);
 
+  // Running totals for this process: bytes on the wire, the objects' own
+  // sizes before compression, actions sent.
   std::uint64_t bytes_sent() const { return bytes_sent_; }
+  std::uint64_t object_bytes_sent() const { return object_bytes_sent_; }
   std::uint64_t uploads_sent() const { return uploads_sent_; }
+  // From the start of the first upload to the end of the last, for figures.
+  std::chrono::nanoseconds active_time() const;
 
  private:
   void work();
@@ -52,7 +57,10 @@ class Uploader {
   bool draining_ = false;
   std::vector<std::thread> threads_;
   std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> object_bytes_sent_{0};
   std::atomic<std::uint64_t> uploads_sent_{0};
+  std::atomic<std::int64_t> first_start_ns_{0};
+  std::atomic<std::int64_t> last_end_ns_{0};
 };
 
 }  // namespace gocachefs

@@ -40,6 +40,9 @@ class ObjectStore {
   explicit ObjectStore(std::filesystem::path root);
 
   const std::filesystem::path& root() const { return root_; }
+  // For other temp files that must not outlive a crash (stale ones are
+  // removed by remove_stale_temp_files).
+  const std::filesystem::path& temp_dir() const { return temp_dir_; }
   std::string path_of(const Id& output_id) const;
 
   // True when the object is stored as a regular file of exactly `size` bytes.

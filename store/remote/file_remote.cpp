@@ -32,6 +32,10 @@ bool write_all(int fd, const char* p, std::size_t n) {
 FileRemote::FileRemote(std::filesystem::path root) : root_(std::move(root)) {}
 
 RemoteResult FileRemote::fetch(const std::string& key, const RemoteSink& sink) {
+  return fetch_range(key, {0, UINT64_MAX}, sink);
+}
+
+RemoteResult FileRemote::fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) {
   const auto path = root_ / key;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -40,8 +44,10 @@ RemoteResult FileRemote::fetch(const std::string& key, const RemoteSink& sink) {
   }
   char buffer[1 << 16];
   RemoteResult result;
-  for (;;) {
-    const ssize_t n = read(fd, buffer, sizeof buffer);
+  std::uint64_t offset = range.offset;
+  std::uint64_t left = range.length;
+  while (left > 0) {
+    const ssize_t n = pread(fd, buffer, std::min<std::uint64_t>(sizeof buffer, left), static_cast<off_t>(offset));
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -52,6 +58,8 @@ RemoteResult FileRemote::fetch(const std::string& key, const RemoteSink& sink) {
       result = RemoteResult::failed("fetch of " + key + " aborted");
       break;
     }
+    offset += static_cast<std::uint64_t>(n);
+    left -= static_cast<std::uint64_t>(n);
   }
   close(fd);
   return result;
@@ -88,7 +96,7 @@ RemoteResult FileRemote::store_bytes(const std::string& key, std::string_view by
   return store(key, [&](int fd) { return write_all(fd, bytes.data(), bytes.size()); });
 }
 
-RemoteResult FileRemote::store_file(const std::string& key, const std::filesystem::path& file) {
+RemoteResult FileRemote::store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding) {
   return store(key, [&](int out) {
     const int in = open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) return false;

@@ -20,6 +20,9 @@ struct HttpConfig {
   std::string userpwd;      // "user:password" for basic auth or S3 keys
   std::string aws_sigv4;    // "aws:amz:<region>:s3" to sign requests
   std::vector<std::string> headers;
+  // Content-Encoding and Accept-Encoding: zstd, which bazel-remote
+  // understands. Off for S3, which would keep them as object metadata.
+  bool zstd_headers = true;
   long connect_timeout_ms = 3000;
   long request_timeout_ms = 60000;
 };
@@ -30,8 +33,9 @@ class HttpRemote : public Remote {
   ~HttpRemote() override;
 
   RemoteResult fetch(const std::string& key, const RemoteSink& sink) override;
+  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override;
   RemoteResult store_bytes(const std::string& key, std::string_view bytes) override;
-  RemoteResult store_file(const std::string& key, const std::filesystem::path& file) override;
+  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding encoding) override;
   std::string describe() const override { return config_.description; }
 
  private:
@@ -39,10 +43,12 @@ class HttpRemote : public Remote {
   // borrows one, so concurrent requests use separate connections.
   CURL* acquire();
   void release(CURL* handle);
-  RemoteResult perform(CURL* handle, const std::string& key, const char* method);
+  RemoteResult perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers);
+  RemoteResult get(const std::string& key, const ByteRange* range, const RemoteSink& sink);
 
   HttpConfig config_;
-  curl_slist* header_list_ = nullptr;
+  curl_slist* header_list_ = nullptr;      // every request
+  curl_slist* get_header_list_ = nullptr;  // GETs of whole entries: may come back zstd
   std::mutex idle_mutex_;
   std::vector<CURL*> idle_;
 };

@@ -5,11 +5,13 @@
 //   ac/<64 hex of ActionID>    an action record (store/action_record.h)
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gocachefs {
 
@@ -27,6 +29,19 @@ struct RemoteResult {
   static RemoteResult failed(std::string error) { return {kFailed, std::move(error)}; }
 };
 
+// Part of an entry: `length` bytes from `offset`.
+struct ByteRange {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// How an uploaded entry's bytes are encoded, told to servers that care
+// (bazel-remote decompresses zstd entries for clients that do not ask for it).
+struct StoredEncoding {
+  bool zstd = false;
+  std::uint64_t decoded_size = 0;  // the object's own size when zstd
+};
+
 // Receives fetched bytes as they arrive; returning false aborts the fetch
 // (too large, or the local disk failed).
 using RemoteSink = std::function<bool(const char* data, std::size_t size)>;
@@ -35,9 +50,15 @@ class Remote {
  public:
   virtual ~Remote() = default;
 
+  // The whole entry, as stored.
   virtual RemoteResult fetch(const std::string& key, const RemoteSink& sink) = 0;
+  // Part of an entry, for reading an object lazily; the sink gets at most
+  // range.length bytes (fewer when the entry ends first).
+  virtual RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) = 0;
+  // Writes are atomic: readers see the old entry, or none, or all of the new.
   virtual RemoteResult store_bytes(const std::string& key, std::string_view bytes) = 0;
-  virtual RemoteResult store_file(const std::string& key, const std::filesystem::path& file) = 0;
+  virtual RemoteResult store_file(const std::string& key, const std::filesystem::path& file,
+                                  StoredEncoding encoding) = 0;
 
   // The URL without credentials, for logs and messages.
   virtual std::string describe() const = 0;

@@ -107,6 +107,7 @@ HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options) 
   }
   config.userpwd = credentials->access_key_id + ":" + credentials->secret_access_key;
   config.aws_sigv4 = "aws:amz:" + region + ":s3";
+  config.zstd_headers = false;
   // S3 wants the payload's hash in a header; curl signs whatever is there.
   config.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
   if (!credentials->session_token.empty()) {

@@ -7,38 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <regex>
-#include <sstream>
 #include <thread>
 
+#include "tests/support/go_output.h"
 #include "tests/support/subprocess.h"
 
 namespace gocachefs::testing {
 namespace {
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-// Tool runs that `go build -x` prints when it really compiles or links, as
-// "<tool> <output>" so that runs with different caches compare equal.
-std::vector<std::string> build_actions(const std::string& x_output) {
-  static const std::regex tool(R"((?:^|\s)\S*/pkg/tool/[^/]+/(compile|link|asm|cgo)\s.*?-o\s+(\S+))");
-  static const std::regex c_compiler(R"((?:^|\s)(gcc|cc|clang)\s)");
-  std::vector<std::string> actions;
-  std::smatch m;
-  for (const auto& line : lines_of(x_output)) {
-    if (std::regex_search(line, m, tool)) {
-      actions.push_back(m[1].str() + " " + m[2].str());
-    } else if (std::regex_search(line, m, c_compiler)) {
-      actions.push_back(line);
-    }
-  }
-  return actions;
-}
 
 class GoCommandTest : public ::testing::Test {
  protected:
@@ -125,13 +100,9 @@ TEST_F(GoCommandTest, SecondMachineDoesNoMoreThanAWarmNativeCache) {
 TEST_F(GoCommandTest, TestsAreCachedOnASecondMachine) {
   const auto test = go({"test", "./..."}, gocache_.path());
   ASSERT_EQ(test.exit_code, 0) << test.out << test.err;
-  int packages = 0;
-  for (const auto& line : lines_of(test.out)) {
-    if (!line.starts_with("ok")) continue;
-    ++packages;
-    EXPECT_NE(line.find("(cached)"), std::string::npos) << line;
-  }
-  EXPECT_GE(packages, 4) << test.out;
+  const TestSummary summary = summarize_tests(test.out);
+  EXPECT_GE(summary.passed, 4) << test.out;
+  EXPECT_EQ(summary.cached, summary.passed) << test.out;
   expect_quiet(test);
 }
 

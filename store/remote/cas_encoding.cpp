@@ -1,0 +1,156 @@
+#include "store/remote/cas_encoding.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace gocachefs {
+
+namespace {
+
+constexpr char kZstdMagic[4] = {'\x28', '\xb5', '\x2f', '\xfd'};
+
+std::runtime_error errno_error(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// An fd closed on every path.
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+void write_all(int fd, const char* p, std::size_t n, const std::filesystem::path& path) {
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw errno_error("writing " + path.string());
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+// Compresses `in` into `out`; returns the compressed size.
+std::uint64_t compress(int in, const std::filesystem::path& in_path, int out, const std::filesystem::path& out_path) {
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_compressionLevel, kCompressLevel);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 0);  // we verify the SHA-256 anyway
+  std::vector<char> input(ZSTD_CStreamInSize()), output(ZSTD_CStreamOutSize());
+  std::uint64_t written = 0;
+  for (;;) {
+    const ssize_t n = read(in, input.data(), input.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw errno_error("reading " + in_path.string());
+    const ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
+    ZSTD_inBuffer source{input.data(), static_cast<std::size_t>(n), 0};
+    for (;;) {
+      ZSTD_outBuffer sink{output.data(), output.size(), 0};
+      const std::size_t left = ZSTD_compressStream2(context.get(), &sink, &source, mode);
+      if (ZSTD_isError(left)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(left));
+      write_all(out, output.data(), sink.pos, out_path);
+      written += sink.pos;
+      if (mode == ZSTD_e_end ? left == 0 : source.pos == source.size) break;
+    }
+    if (n == 0) return written;
+  }
+}
+
+}  // namespace
+
+CasUpload::CasUpload(const std::filesystem::path& object_file, std::uint64_t size,
+                     const std::filesystem::path& temp_dir)
+    : file_(object_file), stored_size_(size) {
+  Fd in{open(object_file.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) throw errno_error("opening " + object_file.string());
+  char head[sizeof kZstdMagic] = {};
+  const bool looks_compressed =
+      pread(in.fd, head, sizeof head, 0) == sizeof head && std::memcmp(head, kZstdMagic, sizeof head) == 0;
+  if (size < kCompressMinSize && !looks_compressed) return;
+
+  static std::atomic<unsigned> counter{0};
+  const auto temp = temp_dir / ("upload-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".zst");
+  Fd out{open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (out.fd < 0) throw errno_error("creating " + temp.string());
+  std::uint64_t compressed = 0;
+  try {
+    compressed = compress(in.fd, object_file, out.fd, temp);
+  } catch (...) {
+    unlink(temp.c_str());
+    throw;
+  }
+  if (!looks_compressed && compressed > size - size / 8) {
+    unlink(temp.c_str());  // does not pay: send the object as it is
+    return;
+  }
+  file_ = temp;
+  temporary_ = true;
+  encoding_ = {true, size};
+  stored_size_ = compressed;
+}
+
+CasUpload::~CasUpload() {
+  if (temporary_) unlink(file_.c_str());
+}
+
+CasDecoder::CasDecoder(RemoteSink out) : out_(std::move(out)) {}
+
+CasDecoder::~CasDecoder() { ZSTD_freeDStream(stream_); }
+
+bool CasDecoder::feed(const char* data, std::size_t size) {
+  switch (mode_) {
+    case Mode::kPlain:
+      return out_(data, size);
+    case Mode::kZstd:
+      return decompress(data, size);
+    case Mode::kUndecided:
+      head_.append(data, size);
+      return head_.size() < sizeof kZstdMagic || decide_and_flush();
+  }
+  return false;
+}
+
+bool CasDecoder::finish() {
+  if (mode_ == Mode::kUndecided && !decide_and_flush()) return false;
+  return mode_ == Mode::kPlain || frame_complete_;
+}
+
+bool CasDecoder::decide_and_flush() {
+  const bool zstd = head_.size() >= sizeof kZstdMagic && std::memcmp(head_.data(), kZstdMagic, sizeof kZstdMagic) == 0;
+  mode_ = zstd ? Mode::kZstd : Mode::kPlain;
+  std::string head = std::move(head_);
+  head_.clear();
+  if (!zstd) return out_(head.data(), head.size());
+  stream_ = ZSTD_createDStream();
+  return stream_ && decompress(head.data(), head.size());
+}
+
+bool CasDecoder::decompress(const char* data, std::size_t size) {
+  char output[1 << 16];
+  ZSTD_inBuffer source{data, size, 0};
+  while (source.pos < source.size) {
+    ZSTD_outBuffer sink{output, sizeof output, 0};
+    const std::size_t ret = ZSTD_decompressStream(stream_, &sink, &source);
+    if (ZSTD_isError(ret)) return false;
+    frame_complete_ = ret == 0;
+    if (sink.pos > 0 && !out_(output, sink.pos)) return false;
+  }
+  // Flush what the decoder still holds for a full output buffer.
+  for (;;) {
+    ZSTD_outBuffer sink{output, sizeof output, 0};
+    const std::size_t ret = ZSTD_decompressStream(stream_, &sink, &source);
+    if (ZSTD_isError(ret)) return false;
+    if (sink.pos == 0) return true;
+    frame_complete_ = ret == 0;
+    if (!out_(output, sink.pos)) return false;
+  }
+}
+
+}  // namespace gocachefs
