@@ -99,8 +99,8 @@ void Cache::finish_uploads() {
   } else {
     spdlog::info("close: waited {} ms for uploads", waited.count());
   }
-  const double seconds = std::chrono::duration<double>(uploader_->active_time()).count();
-  spdlog::info("uploads: {} actions, {} bytes sent for {} bytes of objects, in {:.3f} s", uploader_->uploads_sent(),
+  const double seconds = std::chrono::duration<double>(uploader_->busy_time()).count();
+  spdlog::info("uploads: {} actions, {} bytes sent for {} bytes of objects, busy {:.3f} s", uploader_->uploads_sent(),
                uploader_->bytes_sent(), uploader_->object_bytes_sent(), seconds);
 }
 

@@ -74,8 +74,9 @@ std::uint64_t Uploader::drain(std::chrono::milliseconds limit) {
       spdlog::warn("counting pending uploads: {}", e.what());
       break;
     }
-    if (pending == 0 || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
     std::unique_lock lock(mutex_);
+    // Done when nothing is queued and no thread is still finishing a batch.
+    if ((pending == 0 && in_flight_ == 0) || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
     progress_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
   }
   std::lock_guard lock(mutex_);
@@ -108,6 +109,10 @@ void Uploader::work() {
     } catch (const std::exception& e) {
       spdlog::warn("claiming uploads: {}", e.what());
     }
+    if (!batch.empty()) {
+      std::lock_guard busy(mutex_);
+      if (in_flight_++ == 0) busy_since_ns_ = now_unix_ns();
+    }
     for (const Id& action_id : batch) {
       try {
         if (upload(action_id)) {
@@ -121,17 +126,15 @@ void Uploader::work() {
       progress_.notify_all();
     }
     lock.lock();
+    if (!batch.empty() && --in_flight_ == 0) {
+      busy_ns_ += now_unix_ns() - busy_since_ns_;
+      progress_.notify_all();
+    }
     if (batch.empty() && !stopping_) work_ready_.wait_for(lock, kIdlePoll);
   }
 }
 
-std::chrono::nanoseconds Uploader::active_time() const {
-  return std::chrono::nanoseconds(std::max<std::int64_t>(0, last_end_ns_ - first_start_ns_));
-}
-
 bool Uploader::upload(const Id& action_id) {
-  std::int64_t unset = 0;
-  first_start_ns_.compare_exchange_strong(unset, now_unix_ns());
   const auto entry = index_.lookup(action_id);
   if (!entry) return true;  // replaced or forgotten: nothing to send
   const std::string path = objects_.path_of(entry->output_id);
@@ -161,7 +164,6 @@ bool Uploader::upload(const Id& action_id) {
   health_.succeeded();
   bytes_sent_ += encoded.size();
   ++uploads_sent_;
-  last_end_ns_ = now_unix_ns();
   return true;
 }
 

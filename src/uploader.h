@@ -36,8 +36,9 @@ class Uploader {
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   std::uint64_t object_bytes_sent() const { return object_bytes_sent_; }
   std::uint64_t uploads_sent() const { return uploads_sent_; }
-  // From the start of the first upload to the end of the last, for figures.
-  std::chrono::nanoseconds active_time() const;
+  // Wall time during which at least one upload was in flight: bytes_sent()
+  // over it is the upload throughput.
+  std::chrono::nanoseconds busy_time() const { return std::chrono::nanoseconds(busy_ns_.load()); }
 
  private:
   void work();
@@ -59,8 +60,9 @@ class Uploader {
   std::atomic<std::uint64_t> bytes_sent_{0};
   std::atomic<std::uint64_t> object_bytes_sent_{0};
   std::atomic<std::uint64_t> uploads_sent_{0};
-  std::atomic<std::int64_t> first_start_ns_{0};
-  std::atomic<std::int64_t> last_end_ns_{0};
+  int in_flight_ = 0;              // guarded by mutex_
+  std::int64_t busy_since_ns_ = 0;  // guarded by mutex_
+  std::atomic<std::int64_t> busy_ns_{0};
 };
 
 }  // namespace gocachefs
