@@ -20,7 +20,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="/usr/local/go/bin:$PATH"
 bin=${GOCACHEFS_BIN:-$repo/build/gocachefs}
 workload=${BENCH_WORKLOAD:-std cmd}
-backends=${BENCH_BACKENDS:-file nginx minio}
+backends=${BENCH_BACKENDS:-file nginx bazel-remote minio}
 results=$repo/build/bench
 mkdir -p "$results"
 tmp=$(mktemp -d)
@@ -60,7 +60,7 @@ run_machine() {  # name url env...; prints wall seconds
   seconds_since "$start"
 }
 
-printf '%-7s %9s %9s %9s %7s %10s | %9s %8s %11s %10s | %12s %10s\n' backend first_s put_MiB sent_MiB zstd close_wait \
+printf '%-12s %9s %9s %9s %7s %10s | %9s %8s %11s %10s | %12s %10s\n' backend first_s put_MiB sent_MiB zstd close_wait \
   second_s hit_rate remote_hits fetch_MiB backlog_MiB/s backlog_s \
   | tee "$results/remote.txt"
 for backend in $backends; do
@@ -110,7 +110,7 @@ db.commit()' "$backlog/store/index.sqlite"
   read -r up_bytes up_seconds < <(awk '/uploads: .* actions/ { b += $(NF-10); s += $(NF-1) } END { print b + 0, s + 0 }' "$backlog/store/gocachefs.log")
   backlog_ms=$(last_close_wait "$backlog/store")
 
-  printf '%-7s %9s %9s %9s %7s %8sms | %9s %7s%% %11s %10s | %12s %10s\n' "$backend" "$first_s" "$(mib "$put")" "$(mib "$sent")" \
+  printf '%-12s %9s %9s %9s %7s %8sms | %9s %7s%% %11s %10s | %12s %10s\n' "$backend" "$first_s" "$(mib "$put")" "$(mib "$sent")" \
     "$(awk -v o="$objects" -v s="$sent" 'BEGIN { if (s > 0) printf "%.2fx", o / s; else print "-" }')" "$close_ms" \
     "$second_s" "$(awk -v h="$hits" -v m="$misses" 'BEGIN { printf "%.1f", 100 * h / (h + m) }')" \
     "$remote_hits" "$(mib "$fetched")" \

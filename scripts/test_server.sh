@@ -94,8 +94,8 @@ start_minio() {
 start_bazel_remote() {
   local port
   port=$(free_port)
-  "$tools/bazel-remote" --dir "$dir/data" --max_size 5 --host 127.0.0.1 --port "$port" \
-    --grpc_port 0 --disable_http_ac_validation >>"$dir/server.log" 2>&1 &
+  "$tools/bazel-remote" --dir "$dir/data" --max_size 5 --http_address "127.0.0.1:$port" \
+    --grpc_address none --disable_http_ac_validation >>"$dir/server.log" 2>&1 &
   echo $! >"$dir/pid"
   wait_for "http://127.0.0.1:$port/status"
   echo "url=http://127.0.0.1:$port"

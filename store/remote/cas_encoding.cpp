@@ -14,7 +14,16 @@ namespace gocachefs {
 
 namespace {
 
-constexpr char kZstdMagic[4] = {'\x28', '\xb5', '\x2f', '\xfd'};
+// A zstd stream starts with a frame (magic 28 B5 2F FD) or a skippable frame
+// (50..5F 2A 4D 18), as bazel-remote's compressed blobs do.
+bool starts_like_zstd(const char* p, std::size_t n) {
+  if (n < 4) return false;
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  const bool frame = b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd;
+  const bool skippable = (b[0] & 0xf0) == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18;
+  return frame || skippable;
+}
+constexpr std::size_t kMagicSize = 4;
 
 std::runtime_error errno_error(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
@@ -70,9 +79,8 @@ CasUpload::CasUpload(const std::filesystem::path& object_file, std::uint64_t siz
     : file_(object_file), stored_size_(size) {
   Fd in{open(object_file.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) throw errno_error("opening " + object_file.string());
-  char head[sizeof kZstdMagic] = {};
-  const bool looks_compressed =
-      pread(in.fd, head, sizeof head, 0) == sizeof head && std::memcmp(head, kZstdMagic, sizeof head) == 0;
+  char head[kMagicSize] = {};
+  const bool looks_compressed = pread(in.fd, head, sizeof head, 0) == sizeof head && starts_like_zstd(head, sizeof head);
   if (size < kCompressMinSize && !looks_compressed) return;
 
   static std::atomic<unsigned> counter{0};
@@ -112,7 +120,7 @@ bool CasDecoder::feed(const char* data, std::size_t size) {
       return decompress(data, size);
     case Mode::kUndecided:
       head_.append(data, size);
-      return head_.size() < sizeof kZstdMagic || decide_and_flush();
+      return head_.size() < kMagicSize || decide_and_flush();
   }
   return false;
 }
@@ -123,7 +131,7 @@ bool CasDecoder::finish() {
 }
 
 bool CasDecoder::decide_and_flush() {
-  const bool zstd = head_.size() >= sizeof kZstdMagic && std::memcmp(head_.data(), kZstdMagic, sizeof kZstdMagic) == 0;
+  const bool zstd = starts_like_zstd(head_.data(), head_.size());
   mode_ = zstd ? Mode::kZstd : Mode::kPlain;
   std::string head = std::move(head_);
   head_.clear();

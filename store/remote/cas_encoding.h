@@ -1,9 +1,10 @@
 // How objects are kept under cas/ in a remote. An entry is either the
-// object's bytes or one zstd frame of them; an entry that begins with the
-// zstd magic number is always a frame. Objects that begin with the magic
-// themselves are therefore always compressed, so the rule has no exception
-// and readers need no side channel (the entry may have been written by
-// another gocachefs with another threshold).
+// object's bytes or a zstd stream of them; an entry that begins with a zstd
+// magic number (a frame's, or a skippable frame's as bazel-remote sends) is
+// always a stream. Objects that begin with one themselves are therefore
+// always compressed, so the rule has no exception and readers need no side
+// channel (the entry may have been written by another gocachefs with another
+// threshold, or recompressed by the server).
 #pragma once
 
 #include <cstdint>

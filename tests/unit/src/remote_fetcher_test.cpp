@@ -1,1 +1,117 @@
-// Written next.
+#include "src/remote_fetcher.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/remote/cas_encoding.h"
+#include "store/remote/file_remote.h"
+#include "store/sha256.h"
+#include "tests/support/subprocess.h"
+
+namespace gocachefs {
+namespace {
+
+using testing::read_file;
+using testing::TempDir;
+using testing::write_file;
+
+std::string large_object() {
+  std::string s;
+  for (int i = 0; s.size() < 3 * kInlineObjectLimit; ++i) s += "export data " + std::to_string(i) + "\n";
+  return s;
+}
+
+class RemoteFetcherTest : public ::testing::Test {
+ protected:
+  // Writes the action's record (inlining the object when small) and, for a
+  // large object, `cas_entry` (the object itself unless given).
+  void publish(const std::string& action, const std::string& object, const std::string* cas_entry = nullptr) {
+    const std::size_t inline_size = std::min(object.size(), kInlineObjectLimit);
+    const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, inline_size)};
+    ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of(action)), encode_action_record(record)).ok());
+    if (object.size() > kInlineObjectLimit) {
+      ASSERT_TRUE(remote.store_bytes("cas/" + to_hex(Sha256::of(object)), cas_entry ? *cas_entry : object).ok());
+    }
+  }
+  std::optional<ActionEntry> fetch(const std::string& action) { return fetcher.fetch(Sha256::of(action)); }
+  bool stored(const std::string& object) { return objects.has(Sha256::of(object), object.size()); }
+
+  static constexpr std::int64_t kPutTime = 1690000000000000000;
+  TempDir remote_dir, local_dir;
+  FileRemote remote{remote_dir.path()};
+  ObjectStore objects{local_dir.path()};
+  Index index{local_dir / "index.sqlite"};
+  RemoteHealth health{"test remote"};
+  RemoteFetcher fetcher{objects, index, remote, health};
+};
+
+TEST_F(RemoteFetcherTest, SmallObjectComesInsideTheRecord) {
+  publish("a", "small object");
+  const auto entry = fetch("a");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->output_id, Sha256::of("small object"));
+  EXPECT_EQ(entry->put_time_ns, kPutTime) << "the original put time, not the fetch's";
+  EXPECT_EQ(read_file(objects.path_of(entry->output_id)), "small object");
+  EXPECT_EQ(index.lookup(Sha256::of("a"))->put_time_ns, kPutTime);
+}
+
+TEST_F(RemoteFetcherTest, LargeObjectComesFromCasPlainOrCompressed) {
+  const std::string object = large_object();
+  publish("plain", object);
+  ASSERT_TRUE(fetch("plain"));
+  EXPECT_EQ(read_file(objects.path_of(Sha256::of(object))), object);
+
+  const std::string other = object + "another";
+  write_file(local_dir / "o", other);
+  const CasUpload upload(local_dir / "o", other.size(), local_dir.path());
+  ASSERT_TRUE(upload.encoding().zstd);
+  const std::string frame = read_file(upload.file());
+  publish("zstd", other, &frame);
+  ASSERT_TRUE(fetch("zstd"));
+  EXPECT_EQ(read_file(objects.path_of(Sha256::of(other))), other);
+}
+
+TEST_F(RemoteFetcherTest, CorruptBytesAreNeitherServedNorKept) {
+  const std::string object = large_object();
+  std::string corrupt = object;
+  corrupt[corrupt.size() / 2] ^= 1;
+  publish("a", object, &corrupt);
+  EXPECT_FALSE(fetch("a"));
+  EXPECT_FALSE(stored(object));
+  EXPECT_FALSE(index.lookup(Sha256::of("a")));
+}
+
+TEST_F(RemoteFetcherTest, EntryLongerThanTheObjectIsRejected) {
+  const std::string object = large_object();
+  const std::string longer = object + "trailing garbage";
+  publish("a", object, &longer);
+  EXPECT_FALSE(fetch("a"));
+  EXPECT_FALSE(stored(object));
+}
+
+TEST_F(RemoteFetcherTest, MissingPiecesAreMisses) {
+  EXPECT_FALSE(fetch("never put"));
+  // A record whose object never arrived.
+  const std::string object = large_object();
+  const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, kInlineObjectLimit)};
+  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("orphan")), encode_action_record(record)).ok());
+  EXPECT_FALSE(fetch("orphan"));
+  // Garbage where a record should be.
+  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("garbage")), "\x01\x02 not a record").ok());
+  EXPECT_FALSE(fetch("garbage"));
+}
+
+TEST_F(RemoteFetcherTest, ManyThreadsAskingForOneActionAllGetIt) {
+  const std::string object = large_object();
+  publish("a", object);
+  std::vector<std::thread> threads;
+  std::atomic<int> hits{0};
+  for (int i = 0; i < 8; ++i) threads.emplace_back([&] { hits += fetch("a").has_value(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(hits, 8);
+  EXPECT_TRUE(stored(object));
+}
+
+}  // namespace
+}  // namespace gocachefs

@@ -1,1 +1,106 @@
-// Written next.
+#include "src/uploader.h"
+
+#include <gtest/gtest.h>
+
+#include "src/cache.h"
+#include "store/action_record.h"
+#include "store/remote/cas_encoding.h"
+#include "store/remote/file_remote.h"
+#include "store/sha256.h"
+#include "tests/support/subprocess.h"
+
+namespace gocachefs {
+namespace {
+
+using testing::read_file;
+using testing::TempDir;
+using testing::write_file;
+
+class UploaderTest : public ::testing::Test {
+ protected:
+  // A put as the Cache makes it: the object stored, the action queued.
+  void put(Index& index, const std::string& action, const std::string& object) {
+    auto writer = objects.begin_write(Sha256::of(object), object.size());
+    writer->append(object.data(), object.size());
+    objects.commit(*writer, Sha256::of(object), object.size());
+    index.record_put(Sha256::of(action), ActionEntry{Sha256::of(object), object.size(), 1234}, true);
+  }
+  std::optional<ActionRecord> remote_record(const std::string& action) {
+    const std::string path = remote_dir / ("ac/" + to_hex(Sha256::of(action)));
+    if (!std::filesystem::exists(path)) return std::nullopt;
+    return decode_action_record(read_file(path));
+  }
+  std::string remote_object(const std::string& object) {
+    std::string out;
+    CasDecoder decoder([&](const char* data, std::size_t size) {
+      out.append(data, size);
+      return true;
+    });
+    const std::string entry = read_file(remote_dir / ("cas/" + to_hex(Sha256::of(object))));
+    EXPECT_TRUE(decoder.feed(entry.data(), entry.size()) && decoder.finish());
+    return out;
+  }
+
+  TempDir remote_dir, local_dir;
+  FileRemote remote{remote_dir.path()};
+  ObjectStore objects{local_dir.path()};
+  RemoteHealth health{"test remote"};
+};
+
+TEST_F(UploaderTest, SendsObjectThenRecord) {
+  Index index(local_dir / "index.sqlite");
+  std::string large;
+  for (int i = 0; large.size() < 100000; ++i) large += "compiled " + std::to_string(i) + "\n";
+  put(index, "small", "tiny object");
+  put(index, "large", large);
+  Uploader uploader(objects, index, remote, health, 2);
+  uploader.wake();
+  EXPECT_EQ(uploader.drain(std::chrono::seconds(20)), 0u);
+
+  const auto small = remote_record("small");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->inline_bytes, "tiny object");
+  EXPECT_EQ(small->put_time_ns, 1234);
+  EXPECT_FALSE(std::filesystem::exists(remote_dir / ("cas/" + to_hex(Sha256::of("tiny object")))))
+      << "an inlined object needs no cas entry";
+
+  const auto record = remote_record("large");
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->size, large.size());
+  EXPECT_EQ(record->inline_bytes, large.substr(0, kInlineObjectLimit));
+  EXPECT_EQ(remote_object(large), large);
+  EXPECT_LT(uploader.bytes_sent(), large.size()) << "compressed on the wire";
+  EXPECT_EQ(uploader.object_bytes_sent(), large.size());
+  EXPECT_EQ(uploader.uploads_sent(), 2u);
+}
+
+TEST_F(UploaderTest, QueueOutlivesTheProcessThatFilledIt) {
+  {
+    Index index(local_dir / "index.sqlite");
+    put(index, "a", "object a");
+    put(index, "b", "object b");
+  }  // "killed" before any upload
+  Index index(local_dir / "index.sqlite");
+  EXPECT_EQ(index.pending_uploads(), 2u);
+  Uploader uploader(objects, index, remote, health, 1);
+  EXPECT_EQ(uploader.drain(std::chrono::seconds(20)), 0u);
+  EXPECT_TRUE(remote_record("a"));
+  EXPECT_TRUE(remote_record("b"));
+}
+
+TEST_F(UploaderTest, FailingRemoteKeepsTheQueueAndDrainGivesUp) {
+  write_file(remote_dir / "file", "");
+  FileRemote broken(remote_dir / "file");  // nothing can be written under a file
+  Index index(local_dir / "index.sqlite");
+  put(index, "a", "object a");
+  {
+    Uploader uploader(objects, index, broken, health, 1);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(uploader.drain(std::chrono::seconds(2)), 1u);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  }
+  EXPECT_EQ(index.pending_uploads(), 1u);
+}
+
+}  // namespace
+}  // namespace gocachefs

@@ -1,1 +1,60 @@
-// Written next.
+#include "store/action_record.h"
+
+#include <gtest/gtest.h>
+
+#include "store/sha256.h"
+
+namespace gocachefs {
+namespace {
+
+ActionRecord sample(std::string inline_bytes, std::uint64_t size) {
+  return ActionRecord{Sha256::of("object"), size, 1700000000123456789, std::move(inline_bytes)};
+}
+
+TEST(ActionRecordTest, RoundTripsBinaryInlineBytes) {
+  const std::string bytes("\0\xff\x28\xb5 binary\n", 12);
+  const auto decoded = decode_action_record(encode_action_record(sample(bytes, bytes.size())));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->output_id, Sha256::of("object"));
+  EXPECT_EQ(decoded->size, bytes.size());
+  EXPECT_EQ(decoded->put_time_ns, 1700000000123456789);
+  EXPECT_EQ(decoded->inline_bytes, bytes);
+  EXPECT_TRUE(decoded->inlines_whole_object());
+}
+
+TEST(ActionRecordTest, PrefixOfALargeObjectIsNotTheWholeObject) {
+  const auto decoded = decode_action_record(encode_action_record(sample("first bytes", 1 << 20)));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->size, 1u << 20);
+  EXPECT_FALSE(decoded->inlines_whole_object());
+}
+
+TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
+  const auto decoded = decode_action_record(encode_action_record(sample("", 0)));
+  ASSERT_TRUE(decoded);
+  EXPECT_TRUE(decoded->inlines_whole_object());
+}
+
+TEST(ActionRecordTest, GarbageIsNotARecord) {
+  const std::string good = encode_action_record(sample("abc", 3));
+  const std::string hex = to_hex(Sha256::of("object"));
+  for (const std::string bad : {
+           std::string(""),
+           std::string("not json"),
+           std::string("\x00\xff garbage", 10),
+           std::string("[]"),
+           good.substr(0, good.size() / 2),
+           std::string(R"({"v":2,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
+           std::string(R"({"v":1,"output_id":"zz","size":3,"put_time_ns":1,"inline":"YWJj"})"),
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":-3,"put_time_ns":1,"inline":"YWJj"})"),
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"inline":"YWJj"})"),
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"!!!"})"),
+           // Inline bytes longer than the object.
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":2,"put_time_ns":1,"inline":"YWJj"})"),
+       }) {
+    EXPECT_FALSE(decode_action_record(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace gocachefs

@@ -1,1 +1,136 @@
-// Written next.
+#include "store/remote/cas_encoding.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "tests/support/subprocess.h"
+
+namespace gocachefs {
+namespace {
+
+using testing::read_file;
+using testing::TempDir;
+using testing::write_file;
+
+const std::string kMagic = "\x28\xb5\x2f\xfd";
+
+std::string compressible(std::size_t n) {
+  std::string s;
+  for (int i = 0; s.size() < n; ++i) s += "package line " + std::to_string(i % 100) + "\n";
+  s.resize(n);
+  return s;
+}
+
+std::string random_bytes(std::size_t n) {
+  std::mt19937 random(1);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(random());
+  return s;
+}
+
+// Decodes `entry` fed in chunks of `chunk` bytes; nullopt when the decoder refuses.
+std::optional<std::string> decode(const std::string& entry, std::size_t chunk) {
+  std::string out;
+  CasDecoder decoder([&](const char* data, std::size_t size) {
+    out.append(data, size);
+    return true;
+  });
+  for (std::size_t i = 0; i < entry.size(); i += chunk) {
+    if (!decoder.feed(entry.data() + i, std::min(chunk, entry.size() - i))) return std::nullopt;
+  }
+  if (!decoder.finish()) return std::nullopt;
+  return out;
+}
+
+class CasEncodingTest : public ::testing::Test {
+ protected:
+  std::string object(const std::string& bytes) {
+    write_file(dir / "object", bytes);
+    return dir / "object";
+  }
+  TempDir dir;
+};
+
+TEST_F(CasEncodingTest, SmallObjectIsSentAsItIs) {
+  const CasUpload upload(object("small"), 5, dir.path());
+  EXPECT_EQ(upload.file(), dir / "object");
+  EXPECT_FALSE(upload.encoding().zstd);
+  EXPECT_EQ(upload.stored_size(), 5u);
+}
+
+TEST_F(CasEncodingTest, CompressibleObjectIsSentAsAFrameThatDecodesBack) {
+  const std::string bytes = compressible(300000);
+  std::filesystem::path temp;
+  {
+    const CasUpload upload(object(bytes), bytes.size(), dir.path());
+    ASSERT_TRUE(upload.encoding().zstd);
+    EXPECT_EQ(upload.encoding().decoded_size, bytes.size());
+    EXPECT_LT(upload.stored_size(), bytes.size() / 4);
+    temp = upload.file();
+    const std::string entry = read_file(temp);
+    EXPECT_EQ(entry.size(), upload.stored_size());
+    EXPECT_TRUE(entry.starts_with(kMagic));
+    for (std::size_t chunk : {1ul, 7ul, 4096ul, entry.size()}) EXPECT_EQ(decode(entry, chunk), bytes) << chunk;
+  }
+  EXPECT_FALSE(std::filesystem::exists(temp)) << "the compressed temp file outlived the upload";
+}
+
+TEST_F(CasEncodingTest, IncompressibleObjectIsSentAsItIs) {
+  const std::string bytes = random_bytes(100000);
+  const CasUpload upload(object(bytes), bytes.size(), dir.path());
+  EXPECT_FALSE(upload.encoding().zstd);
+  EXPECT_EQ(upload.file(), dir / "object");
+}
+
+TEST_F(CasEncodingTest, ObjectThatLooksLikeAFrameIsAlwaysCompressed) {
+  // Otherwise a reader would take the object for a frame.
+  const std::string bytes = kMagic + "tiny";
+  const CasUpload upload(object(bytes), bytes.size(), dir.path());
+  ASSERT_TRUE(upload.encoding().zstd);
+  EXPECT_EQ(decode(read_file(upload.file()), 3), bytes);
+}
+
+TEST_F(CasEncodingTest, StreamStartingWithASkippableFrameIsDecoded) {
+  // As bazel-remote serves its compressed blobs: metadata in a skippable
+  // frame, then the frame.
+  const std::string bytes = compressible(50000);
+  const CasUpload upload(object(bytes), bytes.size(), dir.path());
+  const std::string skippable = std::string("\x50\x2a\x4d\x18\x03\x00\x00\x00", 8) + "abc";
+  EXPECT_EQ(decode(skippable + read_file(upload.file()), 5), bytes);
+  // And an object that begins like one is compressed, like one with the frame magic.
+  const std::string lookalike = skippable + "tiny";
+  const CasUpload small(object(lookalike), lookalike.size(), dir.path());
+  EXPECT_TRUE(small.encoding().zstd);
+}
+
+TEST_F(CasEncodingTest, PlainEntriesPassThrough) {
+  for (const std::string bytes : {std::string(""), std::string("ab"), std::string("!<arch>\n"), random_bytes(70000)}) {
+    EXPECT_EQ(decode(bytes, 1), bytes);
+    EXPECT_EQ(decode(bytes, 1000), bytes);
+  }
+}
+
+TEST_F(CasEncodingTest, TruncatedOrDamagedFramesAreRefused) {
+  const std::string bytes = compressible(200000);
+  const CasUpload upload(object(bytes), bytes.size(), dir.path());
+  const std::string entry = read_file(upload.file());
+  EXPECT_FALSE(decode(entry.substr(0, entry.size() / 2), 100)) << "truncated";
+  EXPECT_FALSE(decode(kMagic + std::string(100, '\x7f'), 10)) << "garbage after the magic";
+}
+
+TEST_F(CasEncodingTest, SinkRefusalStopsDecoding) {
+  const std::string bytes = compressible(200000);
+  const CasUpload upload(object(bytes), bytes.size(), dir.path());
+  const std::string entry = read_file(upload.file());
+  std::size_t taken = 0;
+  CasDecoder decoder([&](const char*, std::size_t size) {
+    taken += size;
+    return taken < 1000;  // "longer than the object"
+  });
+  EXPECT_FALSE(decoder.feed(entry.data(), entry.size()));
+}
+
+}  // namespace
+}  // namespace gocachefs

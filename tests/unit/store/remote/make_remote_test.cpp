@@ -1,1 +1,121 @@
-// Written next.
+// make_remote's choice of backend, URL redaction and the S3 settings.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "store/remote/remote.h"
+#include "store/remote/s3_remote.h"
+#include "tests/support/subprocess.h"
+
+namespace gocachefs {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+// Sets environment variables for one test and restores them after.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::map<std::string, std::string> values) {
+    for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
+      if (const char* old = std::getenv(name)) saved_[name] = old;
+      unsetenv(name);
+    }
+    for (const auto& [k, v] : values) setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
+      unsetenv(name);
+    }
+    for (const auto& [k, v] : saved_) setenv(k.c_str(), v.c_str(), 1);
+  }
+
+ private:
+  std::map<std::string, std::string> saved_;
+};
+
+const std::map<std::string, std::string> kKeys = {{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
+                                                  {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"}};
+
+TEST(MakeRemoteTest, ChoosesTheBackendByScheme) {
+  TempDir dir;
+  EXPECT_EQ(make_remote("file://" + dir.path(), {})->describe(), "file://" + dir.path());
+  EXPECT_EQ(make_remote("http://cache.example:8080/team/", {})->describe(), "http://cache.example:8080/team");
+  ScopedEnv env(kKeys);
+  EXPECT_NE(make_remote("s3://bucket/prefix", {})->describe().find("s3://bucket/prefix"), std::string::npos);
+}
+
+TEST(MakeRemoteTest, RejectsWhatItCannotUse) {
+  EXPECT_THROW(make_remote("file://relative/path", {}), std::invalid_argument);
+  EXPECT_THROW(make_remote("s3:///prefix", {}), std::invalid_argument);
+  try {
+    make_remote("ftp://user:hunter2@host/cache", {});
+    FAIL() << "ftp accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(MakeRemoteTest, PasswordsNeverAppearInDescriptions) {
+  EXPECT_EQ(make_remote("https://ci:hunter2@cache.example/x", {})->describe(), "https://REDACTED@cache.example/x");
+}
+
+TEST(RedactUrlTest, RemovesCredentialsKeepsTheRest) {
+  EXPECT_EQ(redact_url("https://user:pw@host:1/p?a=1"), "https://REDACTED@host:1/p?a=1");
+  EXPECT_EQ(redact_url("https://host/p?token=abc&region=eu"), "https://host/p?token=REDACTED&region=eu");
+  EXPECT_EQ(redact_url("s3://b/p?access_key=AK&secret_key=SK&endpoint=http://m:9000"),
+            "s3://b/p?access_key=REDACTED&secret_key=REDACTED&endpoint=http://m:9000");
+  EXPECT_EQ(redact_url("http://host/plain"), "http://host/plain");
+}
+
+TEST(S3ConfigTest, EndpointMeansPathStyle) {
+  ScopedEnv env(kKeys);
+  const HttpConfig c = s3_http_config("s3://builds/go/cache?endpoint=http://127.0.0.1:9000/&region=eu-west-3", {});
+  EXPECT_EQ(c.base_url, "http://127.0.0.1:9000/builds/go/cache");
+  EXPECT_EQ(c.aws_sigv4, "aws:amz:eu-west-3:s3");
+  EXPECT_EQ(c.userpwd, "AKIDEXAMPLE:wJalrXUtnFEMI-secret");
+  EXPECT_FALSE(c.zstd_headers);
+  EXPECT_EQ(c.description.find("wJalrXUtnFEMI"), std::string::npos);
+}
+
+TEST(S3ConfigTest, AwsHostedBucketIsVirtualHostStyle) {
+  ScopedEnv env({{"AWS_ACCESS_KEY_ID", "A"}, {"AWS_SECRET_ACCESS_KEY", "S"}, {"AWS_REGION", "ap-south-1"}});
+  const HttpConfig c = s3_http_config("s3://builds/prefix/", {});
+  EXPECT_EQ(c.base_url, "https://builds.s3.ap-south-1.amazonaws.com/prefix");
+  EXPECT_EQ(c.aws_sigv4, "aws:amz:ap-south-1:s3");
+  const HttpConfig path_style = s3_http_config("s3://builds?path_style=1", {});
+  EXPECT_EQ(path_style.base_url, "https://s3.ap-south-1.amazonaws.com/builds");
+}
+
+TEST(S3ConfigTest, CredentialsFromTheProfileInTheCredentialsFile) {
+  TempDir dir;
+  write_file(dir / "credentials",
+             "[default]\naws_access_key_id = DEFAULTKEY\naws_secret_access_key = defaultsecret\n\n"
+             "# the team's\n[ci]\naws_access_key_id=CIKEY\naws_secret_access_key = cisecret\n"
+             "aws_session_token = citoken\n");
+  {
+    ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir / "credentials"}});
+    EXPECT_EQ(s3_http_config("s3://b", {}).userpwd, "DEFAULTKEY:defaultsecret");
+  }
+  ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir / "credentials"}, {"AWS_PROFILE", "ci"}});
+  const HttpConfig c = s3_http_config("s3://b", {});
+  EXPECT_EQ(c.userpwd, "CIKEY:cisecret");
+  EXPECT_NE(std::find(c.headers.begin(), c.headers.end(), "x-amz-security-token: citoken"), c.headers.end());
+}
+
+TEST(S3ConfigTest, NoCredentialsIsAClearError) {
+  TempDir dir;
+  ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir / "missing"}});
+  try {
+    s3_http_config("s3://b", {});
+    FAIL() << "no credentials accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("AWS_ACCESS_KEY_ID"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace gocachefs
