@@ -58,6 +58,12 @@ run_machine() {  # name url env...; prints wall seconds
     exit 1
   }
   seconds_since "$start"
+  # gocachefs writes its counters and last log lines after the go command
+  # has its answer: wait for them.
+  for _ in $(seq 50); do
+    [[ $(grep -c "session ended" "$tmp/$name/store/gocachefs.log") -ge 1 ]] && break
+    sleep 0.1
+  done
 }
 
 printf '%-12s %9s %9s %9s %7s %10s | %9s %8s %11s %10s | %12s %10s\n' backend first_s put_MiB sent_MiB zstd close_wait \
@@ -104,8 +110,6 @@ db.commit()' "$backlog/store/index.sqlite"
   backlog_url=${url/\/go\?/\/backlog?}
   [[ $backlog_url == "$url" ]] && backlog_url=$url/backlog
   run_machine "$backend-backlog" "$backlog_url" "${envs[@]}" >/dev/null
-  # gocachefs writes its last log lines after the go command has its answer.
-  for _ in $(seq 50); do grep -q "session ended" "$backlog/store/gocachefs.log" && break; sleep 0.1; done
   # The "uploads:" line: bytes on the wire, seconds with uploads in flight.
   read -r up_bytes up_seconds < <(awk '/uploads: .* actions/ { b += $(NF-10); s += $(NF-1) } END { print b + 0, s + 0 }' "$backlog/store/gocachefs.log")
   backlog_ms=$(last_close_wait "$backlog/store")

@@ -2,7 +2,8 @@
 # Starts and stops the real servers that the remote tests use, each on a free
 # loopback port, with everything it writes inside one directory.
 #
-#   scripts/test_server.sh start nginx DIR [USER:PASSWORD]   WebDAV PUT, basic auth if given
+#   scripts/test_server.sh start nginx DIR [USER:PASSWORD | bearer:TOKEN]
+#                                                             WebDAV PUT, basic or bearer auth if given
 #   scripts/test_server.sh start minio DIR                    S3, checks signatures
 #   scripts/test_server.sh start bazel-remote DIR             AC validation disabled
 #   scripts/test_server.sh start fault DIR UPSTREAM_URL       fault-injecting proxy (scripts/fault_proxy.py)
@@ -33,7 +34,9 @@ start_nginx() {
   port=$(free_port)
   mkdir -p "$dir/data" "$dir/temp"
   local auth=""
-  if [[ -n $credentials ]]; then
+  if [[ $credentials == bearer:* ]]; then
+    auth="if (\$http_authorization != \"Bearer ${credentials#bearer:}\") { return 401; }"
+  elif [[ -n $credentials ]]; then
     printf '%s:%s\n' "${credentials%%:*}" "$(openssl passwd -apr1 "${credentials#*:}")" >"$dir/htpasswd"
     auth="auth_basic \"gocachefs test\"; auth_basic_user_file $dir/htpasswd;"
   fi

@@ -191,6 +191,23 @@ TEST(RemoteCredentialsTest, WrongBasicAuthPasswordIsUnauthorized) {
   EXPECT_EQ(remote->store_bytes("ac/" + std::string(64, '0'), "x").status, RemoteResult::kUnauthorized);
 }
 
+TEST(RemoteCredentialsTest, BearerTokenFromOptionsOrAnExtraHeader) {
+  std::string why;
+  auto server = TestServer::start("nginx", {"bearer:team-token"}, &why);
+  if (!server) GTEST_SKIP() << "SKIPPED: " << why;
+  const std::string key = ac_key();
+  auto with_token = make_remote(server->url(), RemoteOptions{.bearer_token = "team-token"});
+  EXPECT_TRUE(with_token->store_bytes(key, "record").ok());
+  auto with_header = make_remote(server->url(), RemoteOptions{.extra_headers = {"Authorization: Bearer team-token"}});
+  std::string fetched;
+  EXPECT_TRUE(fetch_all(*with_header, key, &fetched).ok());
+  EXPECT_EQ(fetched, "record");
+  auto wrong = make_remote(server->url(), RemoteOptions{.bearer_token = "stale-token"});
+  const auto result = fetch_all(*wrong, key, &fetched);
+  EXPECT_EQ(result.status, RemoteResult::kUnauthorized);
+  EXPECT_EQ(result.error.find("stale-token"), std::string::npos) << result.error;
+}
+
 TEST(RemoteCredentialsTest, WrongS3SecretIsUnauthorized) {
   std::string why;
   auto server = TestServer::start("minio", {}, &why);
