@@ -32,9 +32,8 @@ if [[ " $configs " == *" gocachefs "* && ! -x $bin ]]; then
   echo "bench: $bin not found; build it first (scripts/setup.sh)" >&2
   exit 1
 fi
-if [[ " $configs " == *" go-cacher "* && ! -x $tools/go-cacher ]]; then
-  echo "bench: installing go-cacher into $tools" >&2
-  GOBIN=$tools GOTOOLCHAIN=local go install github.com/bradfitz/go-tool-cache/cmd/go-cacher@v0.0.0-20260722201841-0bb331e19f64
+if [[ " $configs " == *" go-cacher "* ]]; then
+  "$repo/scripts/install_go_tool.sh" go-cacher github.com/bradfitz/go-tool-cache@v0.0.0-20260722201841-0bb331e19f64 ./cmd/go-cacher
 fi
 
 tmp=$(mktemp -d)

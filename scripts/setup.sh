@@ -44,30 +44,11 @@ fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build
 
-# Servers for the remote tests, from the Go module proxy, into build/tools.
-tools=$PWD/build/tools
-install_tool() {  # name module
-  [[ -x $tools/$1 ]] && return 0
-  echo "setup: installing $1 ($2) into $tools" >&2
-  if ! GOBIN=$tools GOTOOLCHAIN=local GOFLAGS=-mod=mod go install "$2" >build/tools-$1.log 2>&1; then
-    echo "setup: WARNING: could not install $1: $(tail -n 2 build/tools-$1.log | tr '\n' ' ')" >&2
+# Servers for the remote tests, from the Go module proxy, into build/tools;
+# pinned to what the tests were run against. Without one, its tests skip.
+install_tool() {  # name module@version
+  scripts/install_go_tool.sh "$@" ||
     echo "setup: WARNING: the tests that need $1 will be skipped" >&2
-  fi
 }
-mkdir -p "$tools"
-# Pinned: what the tests were run against.
 install_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
-# bazel-remote: `go install` would read the module's version list, which this
-# proxy refuses; build the module's own tree with its own go.sum instead.
-install_bazel_remote() {
-  [[ -x $tools/bazel-remote ]] && return 0
-  echo "setup: building bazel-remote into $tools" >&2
-  local module=github.com/buchgr/bazel-remote/v2@v2.6.1 src
-  if ! src=$(GOTOOLCHAIN=local GOFLAGS= go mod download -json "$module" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') ||
-    ! (rm -rf build/bazel-remote-src && cp -r "$src" build/bazel-remote-src && chmod -R u+w build/bazel-remote-src &&
-      cd build/bazel-remote-src && GOTOOLCHAIN=local GOFLAGS= go build -o "$tools/bazel-remote" .) >build/tools-bazel-remote.log 2>&1; then
-    echo "setup: WARNING: could not build bazel-remote (see build/tools-bazel-remote.log); its tests will be skipped" >&2
-  fi
-  rm -rf build/bazel-remote-src
-}
-install_bazel_remote
+install_tool bazel-remote github.com/buchgr/bazel-remote/v2@v2.6.1
