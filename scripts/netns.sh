@@ -8,14 +8,16 @@
 #
 #   namespace gcf-server: 10.87.0.1 (veth gcf-srv)
 #   namespace gcf-client: 10.87.0.2 (veth gcf-cli)
+#   GCF_NETNS=NAME replaces the "gcf" in the namespaces' names (tests use it
+#   to stay apart from a benchmark that is running)
 #
 # Shaping: `tc netem` (delay and rate) on both ends when the kernel has it.
 # Kernels without sch_netem (some VMs) get the rate from `tc tbf` and the
 # delay from scripts/delay_relay.py, which the caller puts in front of each
 # server; `up` prints "delay=netem" or "delay=relay" to say which.
 set -euo pipefail
-server_ns=gcf-server
-client_ns=gcf-client
+server_ns=${GCF_NETNS:-gcf}-server
+client_ns=${GCF_NETNS:-gcf}-client
 server_ip=10.87.0.1
 client_ip=10.87.0.2
 
@@ -62,11 +64,11 @@ case ${1:-} in
   up) up "${2:-}" "${3:-}" ;;
   down) down ;;
   status)
-    ip netns list | grep -E "^gcf-" || echo "no gcf namespaces"
+    ip netns list | grep -E "^${GCF_NETNS:-gcf}-" || echo "no ${GCF_NETNS:-gcf} namespaces"
     ip netns exec "$client_ns" tc -s qdisc show dev gcf-cli 2>/dev/null || true
     ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,19p' "$0" >&2
     exit 2
     ;;
 esac

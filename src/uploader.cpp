@@ -143,8 +143,8 @@ bool Uploader::upload(const Id& action_id) {
     return true;
   }
   ActionRecord record{entry->output_id, entry->size, entry->put_time_ns,
-                      read_prefix(path, std::min<std::uint64_t>(entry->size, kInlineObjectLimit))};
-  if (record.inline_bytes.size() != std::min<std::uint64_t>(entry->size, kInlineObjectLimit)) return true;
+                      read_prefix(path, inline_size_for(entry->size))};
+  if (record.inline_bytes.size() != inline_size_for(entry->size)) return true;
   if (!record.inlines_whole_object()) {
     const CasUpload object(path, entry->size, objects_.temp_dir());
     const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), object.file(), object.encoding());
@@ -153,7 +153,6 @@ bool Uploader::upload(const Id& action_id) {
       return false;
     }
     bytes_sent_ += object.stored_size();
-    object_bytes_sent_ += entry->size;
   }
   const std::string encoded = encode_action_record(record);
   const RemoteResult sent = remote_.store_bytes("ac/" + to_hex(action_id), encoded);
@@ -163,6 +162,7 @@ bool Uploader::upload(const Id& action_id) {
   }
   health_.succeeded();
   bytes_sent_ += encoded.size();
+  object_bytes_sent_ += entry->size;  // inside the record or in cas/
   ++uploads_sent_;
   return true;
 }

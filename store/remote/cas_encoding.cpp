@@ -108,6 +108,26 @@ CasUpload::~CasUpload() {
   if (temporary_) unlink(file_.c_str());
 }
 
+std::optional<std::string> compress_if_it_pays(std::string_view bytes) {
+  if (bytes.size() < kCompressMinSize) return std::nullopt;
+  std::string frame(ZSTD_compressBound(bytes.size()), '\0');
+  // Level 1 without a checksum, as for files; the frame records its size.
+  const std::size_t n = ZSTD_compress(frame.data(), frame.size(), bytes.data(), bytes.size(), kCompressLevel);
+  if (ZSTD_isError(n) || n > bytes.size() - bytes.size() / 8) return std::nullopt;
+  frame.resize(n);
+  return frame;
+}
+
+std::optional<std::string> decompress_frame(std::string_view frame, std::size_t max_size) {
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size > max_size) return std::nullopt;
+  if (ZSTD_findFrameCompressedSize(frame.data(), frame.size()) != frame.size()) return std::nullopt;  // one frame
+  std::string bytes(size, '\0');
+  const std::size_t n = ZSTD_decompress(bytes.data(), bytes.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != size) return std::nullopt;
+  return bytes;
+}
+
 CasDecoder::CasDecoder(RemoteSink out) : out_(std::move(out)) {}
 
 CasDecoder::~CasDecoder() { ZSTD_freeDStream(stream_); }

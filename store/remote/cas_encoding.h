@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "store/remote/remote.h"
@@ -44,6 +46,13 @@ class CasUpload {
   StoredEncoding encoding_;
   std::uint64_t stored_size_ = 0;
 };
+
+// In memory, for an object carried whole inside its action record: the zstd
+// frame of `bytes` when compressing pays by the rule above, else nothing.
+std::optional<std::string> compress_if_it_pays(std::string_view bytes);
+// The content of the zstd frame `frame`; nothing when it is not one frame
+// that declares its size, or when that size is over `max_size`.
+std::optional<std::string> decompress_frame(std::string_view frame, std::size_t max_size);
 
 // Turns a fetched cas entry, streamed in, back into the object's bytes.
 class CasDecoder {

@@ -27,8 +27,8 @@ class RemoteFetcherTest : public ::testing::Test {
   // Writes the action's record (inlining the object when small) and, for a
   // large object, `cas_entry` (the object itself unless given).
   void publish(const std::string& action, const std::string& object, const std::string* cas_entry = nullptr) {
-    const std::size_t inline_size = std::min(object.size(), kInlineObjectLimit);
-    const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, inline_size)};
+    const ActionRecord record{Sha256::of(object), object.size(), kPutTime,
+                              object.substr(0, inline_size_for(object.size()))};
     ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of(action)), encode_action_record(record)).ok());
     if (object.size() > kInlineObjectLimit) {
       ASSERT_TRUE(remote.store_bytes("cas/" + to_hex(Sha256::of(object)), cas_entry ? *cas_entry : object).ok());
@@ -54,6 +54,17 @@ TEST_F(RemoteFetcherTest, SmallObjectComesInsideTheRecord) {
   EXPECT_EQ(entry->put_time_ns, kPutTime) << "the original put time, not the fetch's";
   EXPECT_EQ(read_file(objects.path_of(entry->output_id)), "small object");
   EXPECT_EQ(index.lookup(Sha256::of("a"))->put_time_ns, kPutTime);
+}
+
+TEST_F(RemoteFetcherTest, MediumObjectComesCompressedInsideTheRecord) {
+  std::string object;
+  for (int i = 0; object.size() < kInlineObjectLimit; ++i) object += "export data " + std::to_string(i) + "\n";
+  object.resize(kInlineObjectLimit);
+  publish("a", object);
+  EXPECT_TRUE(remote.fetch("cas/" + to_hex(Sha256::of(object)), [](const char*, std::size_t) { return true; })
+                  .status == RemoteResult::kNotFound);
+  ASSERT_TRUE(fetch("a"));
+  EXPECT_EQ(read_file(objects.path_of(Sha256::of(object))), object);
 }
 
 TEST_F(RemoteFetcherTest, LargeObjectComesFromCasPlainOrCompressed) {
@@ -94,7 +105,7 @@ TEST_F(RemoteFetcherTest, MissingPiecesAreMisses) {
   EXPECT_FALSE(fetch("never put"));
   // A record whose object never arrived.
   const std::string object = large_object();
-  const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, kInlineObjectLimit)};
+  const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, kInlinePrefixLimit)};
   ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("orphan")), encode_action_record(record)).ok());
   EXPECT_FALSE(fetch("orphan"));
   // Garbage where a record should be.

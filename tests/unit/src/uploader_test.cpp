@@ -49,29 +49,43 @@ class UploaderTest : public ::testing::Test {
 
 TEST_F(UploaderTest, SendsObjectThenRecord) {
   Index index(local_dir / "index.sqlite");
-  std::string large;
-  for (int i = 0; large.size() < 100000; ++i) large += "compiled " + std::to_string(i) + "\n";
+  const auto compiled = [](std::size_t size) {
+    std::string s;
+    for (int i = 0; s.size() < size; ++i) s += "compiled " + std::to_string(i) + "\n";
+    return s;
+  };
+  const std::string medium = compiled(100000), large = compiled(kInlineObjectLimit + 1);
   put(index, "small", "tiny object");
+  put(index, "medium", medium);
   put(index, "large", large);
   Uploader uploader(objects, index, remote, health, 2);
   uploader.wake();
   EXPECT_EQ(uploader.drain(std::chrono::seconds(20)), 0u);
 
+  const auto cas_exists = [&](const std::string& object) {
+    return std::filesystem::exists(remote_dir / ("cas/" + to_hex(Sha256::of(object))));
+  };
   const auto small = remote_record("small");
   ASSERT_TRUE(small);
   EXPECT_EQ(small->inline_bytes, "tiny object");
   EXPECT_EQ(small->put_time_ns, 1234);
-  EXPECT_FALSE(std::filesystem::exists(remote_dir / ("cas/" + to_hex(Sha256::of("tiny object")))))
-      << "an inlined object needs no cas entry";
+  EXPECT_FALSE(cas_exists("tiny object")) << "an inlined object needs no cas entry";
+
+  const auto inlined = remote_record("medium");
+  ASSERT_TRUE(inlined);
+  EXPECT_EQ(inlined->inline_bytes, medium);
+  EXPECT_FALSE(cas_exists(medium));
+  EXPECT_LT(std::filesystem::file_size(remote_dir / ("ac/" + to_hex(Sha256::of("medium")))), medium.size() / 2)
+      << "compressed inside the record";
 
   const auto record = remote_record("large");
   ASSERT_TRUE(record);
   EXPECT_EQ(record->size, large.size());
-  EXPECT_EQ(record->inline_bytes, large.substr(0, kInlineObjectLimit));
+  EXPECT_EQ(record->inline_bytes, large.substr(0, kInlinePrefixLimit));
   EXPECT_EQ(remote_object(large), large);
-  EXPECT_LT(uploader.bytes_sent(), large.size()) << "compressed on the wire";
-  EXPECT_EQ(uploader.object_bytes_sent(), large.size());
-  EXPECT_EQ(uploader.uploads_sent(), 2u);
+  EXPECT_LT(uploader.bytes_sent(), (medium.size() + large.size()) / 2) << "compressed on the wire";
+  EXPECT_EQ(uploader.object_bytes_sent(), std::string("tiny object").size() + medium.size() + large.size());
+  EXPECT_EQ(uploader.uploads_sent(), 3u);
 }
 
 TEST_F(UploaderTest, QueueOutlivesTheProcessThatFilledIt) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "store/sha256.h"
 
 namespace gocachefs {
@@ -29,6 +31,27 @@ TEST(ActionRecordTest, PrefixOfALargeObjectIsNotTheWholeObject) {
   EXPECT_FALSE(decoded->inlines_whole_object());
 }
 
+TEST(ActionRecordTest, WholeObjectTravelsCompressedWhenThatPays) {
+  std::string object;
+  for (int i = 0; object.size() < kInlineObjectLimit; ++i) object += "export data " + std::to_string(i) + "\n";
+  object.resize(kInlineObjectLimit);  // the largest object that travels whole
+  const std::string encoded = encode_action_record(sample(object, object.size()));
+  EXPECT_NE(encoded.find(R"("inline_zstd":true)"), std::string::npos);
+  EXPECT_LT(encoded.size(), object.size() / 2);
+  const auto decoded = decode_action_record(encoded);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->inline_bytes, object);
+  EXPECT_TRUE(decoded->inlines_whole_object());
+
+  // A prefix stays plain, and so do bytes that do not compress.
+  EXPECT_EQ(encode_action_record(sample(object.substr(0, kInlinePrefixLimit), 1 << 20)).find("inline_zstd"),
+            std::string::npos);
+  std::mt19937 random(42);
+  std::string noise(8192, '\0');
+  for (char& c : noise) c = static_cast<char>(random());
+  EXPECT_EQ(encode_action_record(sample(noise, noise.size())).find("inline_zstd"), std::string::npos);
+}
+
 TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
   const auto decoded = decode_action_record(encode_action_record(sample("", 0)));
   ASSERT_TRUE(decoded);
@@ -51,6 +74,10 @@ TEST(ActionRecordTest, GarbageIsNotARecord) {
            std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"!!!"})"),
            // Inline bytes longer than the object.
            std::string(R"({"v":1,"output_id":")" + hex + R"(","size":2,"put_time_ns":1,"inline":"YWJj"})"),
+           // Said to be zstd and is not; a field of the wrong type.
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj","inline_zstd":true})"),
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj","inline_zstd":"yes"})"),
+           std::string(R"({"v":"1","output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
        }) {
     EXPECT_FALSE(decode_action_record(bad)) << bad;
   }

@@ -132,5 +132,29 @@ TEST_F(CasEncodingTest, SinkRefusalStopsDecoding) {
   EXPECT_FALSE(decoder.feed(entry.data(), entry.size()));
 }
 
+TEST(CasBufferTest, CompressesInMemoryOnlyWhenItPays) {
+  EXPECT_FALSE(compress_if_it_pays(compressible(kCompressMinSize - 1))) << "too small to bother";
+  EXPECT_FALSE(compress_if_it_pays(random_bytes(50000))) << "saves nothing";
+  const std::string bytes = compressible(100000);
+  const auto frame = compress_if_it_pays(bytes);
+  ASSERT_TRUE(frame);
+  EXPECT_LT(frame->size(), bytes.size() / 4);
+  EXPECT_EQ(decompress_frame(*frame, bytes.size()), bytes);
+  EXPECT_EQ(decode(*frame, 333), bytes) << "the same frames as cas entries";
+}
+
+TEST(CasBufferTest, DecompressRefusesWhatIsNotOneBoundedFrame) {
+  const std::string bytes = compressible(100000);
+  const std::string frame = *compress_if_it_pays(bytes);
+  EXPECT_FALSE(decompress_frame(frame, bytes.size() - 1)) << "over the limit: a zstd bomb";
+  EXPECT_FALSE(decompress_frame(frame.substr(0, frame.size() - 1), bytes.size())) << "truncated";
+  EXPECT_FALSE(decompress_frame(frame + frame, 2 * bytes.size())) << "two frames";
+  EXPECT_FALSE(decompress_frame("not zstd at all", bytes.size()));
+  std::string damaged = frame;
+  damaged[damaged.size() / 2] ^= 0x55;
+  const auto out = decompress_frame(damaged, bytes.size());
+  EXPECT_TRUE(!out || *out != bytes) << "damage is refused or at least never passes for the original";
+}
+
 }  // namespace
 }  // namespace gocachefs
