@@ -74,15 +74,17 @@ cleanup() {
   wait 2>/dev/null || true
   "$repo/scripts/netns.sh" down
   chmod -R u+w "$tmp" 2>/dev/null
-  [[ -n ${BENCH_KEEP:-} ]] && echo "bench: kept $tmp" >&2 || rm -rf "$tmp"
+  # A server may still be flushing as it exits: what it leaves is only noise.
+  [[ -n ${BENCH_KEEP:-} ]] && echo "bench: kept $tmp" >&2 || rm -rf "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
 export OWNER_PID=$$
 
 shape=$("$repo/scripts/netns.sh" up "$rtt_ms" "$rate_mbit")
 server_ip=$(sed -n 's/^server_ip=//p' <<<"$shape")
-one_way_ms=0
+one_way_ms=0 delay_by=netem
 if grep -q "delay=relay" <<<"$shape"; then
+  delay_by=relay
   one_way_ms=$(awk -v r="$rtt_ms" 'BEGIN { print r / 2 }')
   echo "bench: this kernel has no tc netem: tbf shapes the rate, delay_relay.py adds the ${rtt_ms} ms round trip" >&2
 fi
@@ -248,5 +250,5 @@ for run in $(seq "$runs"); do
 done
 
 python3 "$repo/scripts/bench_network_report.py" "$raw" "$results" \
-  "go $(go env GOVERSION | sed 's/^go//'), $(nproc) cores, ${rtt_ms} ms round trip, ${rate_mbit} Mbit/s, median of $runs runs, $(date -u +%Y-%m-%d)" \
+  "go $(go env GOVERSION | sed 's/^go//'), $(nproc) cores, ${rtt_ms} ms round trip (by $delay_by), ${rate_mbit} Mbit/s, median of $runs runs, $(date -u +%Y-%m-%d)" \
   | tee "$results/network.txt"

@@ -123,6 +123,6 @@ db.commit()' "$backlog/store/index.sqlite"
 done
 {
   echo "(go build $workload; $(go env GOVERSION), $(nproc) cores, loopback, $(date -u +%Y-%m-%d))"
-  echo "zstd = bytes of cas objects before compression / bytes sent; close_wait = the last go command's wait for its queue;"
+  echo "zstd = bytes of the objects sent (in records or cas/) / bytes sent; close_wait = the last go command's wait for its queue;"
   echo "backlog = the first machine's store queued again and sent by one no-op go command to a fresh prefix"
 } | tee -a "$results/remote.txt"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """How a store's actions split by object size: the measurement behind the
 inline limit of action records (store/action_record.h). Objects up to the
-limit cost one round trip on a remote hit; larger ones cost two, but inline
-bytes travel base64-encoded and uncompressed (4/3 of their size) where cas
-objects travel zstd-compressed.
+limit cost one round trip on a remote hit; larger ones cost two. Inline
+objects travel zstd-compressed and base64-encoded (4/3 of the compressed
+size), cas objects zstd-compressed.
 
     scripts/object_sizes.py STORE_DIR
 """
