@@ -66,10 +66,9 @@ fi
 
 mkdir -p "$results"
 tmp=$(mktemp -d)
-server_dirs=()
 pids=()
 cleanup() {
-  for dir in "${server_dirs[@]}"; do "$repo/scripts/test_server.sh" stop "$dir" || true; done
+  for dir in "$tmp"/server-*; do "$repo/scripts/test_server.sh" stop "$dir" || true; done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   "$repo/scripts/netns.sh" down
@@ -104,9 +103,7 @@ relay() {  # name port
   relayed_url[$1]=http://$server_ip:$2
 }
 start_test_server() {  # name kind; prints test_server.sh's KEY=VALUE lines
-  local dir=$tmp/server-$1
-  server_dirs+=("$dir")
-  in_server "$repo/scripts/test_server.sh" start "$2" "$dir"
+  in_server "$repo/scripts/test_server.sh" start "$2" "$tmp/server-$1"
 }
 port_of() { sed -n 's/^url=.*:\([0-9]*\)$/\1/p' <<<"$1"; }
 
