@@ -10,13 +10,13 @@ cd "$(dirname "$0")/.."
 # Build: compiler and tools; libraries for the binary; test frameworks.
 # Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping;
 # nginx (WebDAV), python3 (the fault proxy), curl and openssl for the test
-# servers (scripts/test_server.sh). MinIO and bazel-remote come from the Go
-# module proxy, below.
+# servers (scripts/test_server.sh); iproute2 (ip, tc) for the shaped-link
+# test. MinIO and bazel-remote come from the Go module proxy, below.
 packages=(
   build-essential cmake ninja-build pkg-config git
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libzstd-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
   libgtest-dev libbenchmark-dev
-  nginx-light python3 curl openssl zstd
+  nginx-light python3 curl openssl zstd iproute2
 )
 
 if [[ -z "${SKIP_APT:-}" ]]; then
