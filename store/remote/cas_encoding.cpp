@@ -25,6 +25,9 @@ bool starts_like_zstd(const char* p, std::size_t n) {
 }
 constexpr std::size_t kMagicSize = 4;
 
+// The rule in cas_encoding.h, for files and for bytes in memory alike.
+bool compression_pays(std::uint64_t size, std::uint64_t compressed) { return compressed <= size - size / 8; }
+
 std::runtime_error errno_error(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
 }
@@ -94,7 +97,7 @@ CasUpload::CasUpload(const std::filesystem::path& object_file, std::uint64_t siz
     unlink(temp.c_str());
     throw;
   }
-  if (!looks_compressed && compressed > size - size / 8) {
+  if (!looks_compressed && !compression_pays(size, compressed)) {
     unlink(temp.c_str());  // does not pay: send the object as it is
     return;
   }
@@ -113,7 +116,7 @@ std::optional<std::string> compress_if_it_pays(std::string_view bytes) {
   std::string frame(ZSTD_compressBound(bytes.size()), '\0');
   // Level 1 without a checksum, as for files; the frame records its size.
   const std::size_t n = ZSTD_compress(frame.data(), frame.size(), bytes.data(), bytes.size(), kCompressLevel);
-  if (ZSTD_isError(n) || n > bytes.size() - bytes.size() / 8) return std::nullopt;
+  if (ZSTD_isError(n) || !compression_pays(bytes.size(), n)) return std::nullopt;
   frame.resize(n);
   return frame;
 }
