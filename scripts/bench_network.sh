@@ -122,13 +122,7 @@ if needs tarball; then
   relay nginx "$(port_of "$(start_test_server nginx nginx)")"
 fi
 if needs go-cacher; then
-  gocached_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  mkdir -p "$tmp/server-gocached"
-  ip netns exec gcf-server "$tools/gocached" --cache-dir "$tmp/server-gocached" --listen "127.0.0.1:$gocached_port" \
-    >>"$tmp/server-gocached/server.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do in_server curl -s -o /dev/null "http://127.0.0.1:$gocached_port/" && break; sleep 0.1; done
-  relay gocached "$gocached_port"
+  relay gocached "$(port_of "$(start_test_server gocached gocached)")"
 fi
 
 # --- How each configuration runs the go command, one VAR=value per line.

@@ -6,6 +6,7 @@
 #                                                             WebDAV PUT, basic or bearer auth if given
 #   scripts/test_server.sh start minio DIR                    S3, checks signatures
 #   scripts/test_server.sh start bazel-remote DIR             AC validation disabled
+#   scripts/test_server.sh start gocached DIR                 go-tool-cache's server (scripts/bench_network.sh)
 #   scripts/test_server.sh start fault DIR UPSTREAM_URL       fault-injecting proxy (scripts/fault_proxy.py)
 #   scripts/test_server.sh stop DIR
 #
@@ -104,6 +105,15 @@ start_bazel_remote() {
   echo "url=http://127.0.0.1:$port"
 }
 
+start_gocached() {
+  local port
+  port=$(free_port)
+  "$tools/gocached" --cache-dir "$dir/data" --listen "127.0.0.1:$port" >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for "http://127.0.0.1:$port/"
+  echo "url=http://127.0.0.1:$port"
+}
+
 start_fault() {
   local port upstream=$1
   port=$(free_port)
@@ -157,6 +167,7 @@ case $command in
       nginx) start_nginx "${4:-}" ;;
       minio) start_minio ;;
       bazel-remote) start_bazel_remote ;;
+      gocached) start_gocached ;;
       fault) start_fault "${4:?upstream URL}" ;;
       *) echo "test_server: unknown server $kind" >&2; exit 2 ;;
     esac
@@ -167,7 +178,7 @@ case $command in
     stop
     ;;
   *)
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
     ;;
 esac
