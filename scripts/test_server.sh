@@ -82,9 +82,14 @@ start_minio() {
   echo $! >"$dir/pid"
   wait_for "http://127.0.0.1:$port/minio/health/live"
   # The bucket, made with a signed request (409: made by an earlier start).
+  # MinIO is live before it is ready: it answers 503 while it initialises.
   local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
-    --user "gocachefs-test:$secret" "http://127.0.0.1:$port/gocachefs")
+  for _ in $(seq 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+      --user "gocachefs-test:$secret" "http://127.0.0.1:$port/gocachefs")
+    [[ $code == 503 ]] || break
+    sleep 0.1
+  done
   if [[ $code != 200 && $code != 409 ]]; then
     echo "test_server: creating the bucket failed with HTTP $code" >&2
     exit 1
