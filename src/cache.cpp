@@ -13,6 +13,9 @@ namespace gocachefs {
 namespace {
 // Uses are written in batches so a get costs no write transaction.
 constexpr std::size_t kUsesPerFlush = 4096;
+// Counters and uses reach the index at least this often: a process that is
+// killed loses at most this much of them.
+constexpr auto kFlushInterval = std::chrono::seconds(2);
 }  // namespace
 
 std::int64_t now_unix_ns() {
@@ -20,17 +23,35 @@ std::int64_t now_unix_ns() {
       .count();
 }
 
-Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings settings)
-    : objects_(objects), index_(index), remote_(remote), settings_(settings) {
-  if (!remote_) return;
-  health_ = std::make_unique<RemoteHealth>(remote_->describe());
-  fetcher_ = std::make_unique<RemoteFetcher>(objects_, index_, *remote_, *health_);
-  if (!settings_.read_only) {
-    uploader_ = std::make_unique<Uploader>(objects_, index_, *remote_, *health_, settings_.upload_threads);
+Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings settings, const ReadOnlyStore* base)
+    : objects_(objects), index_(index), remote_(remote), settings_(settings), base_(base) {
+  if (remote_) {
+    health_ = std::make_unique<RemoteHealth>(remote_->describe());
+    fetcher_ = std::make_unique<RemoteFetcher>(objects_, index_, *remote_, *health_);
+    if (!settings_.read_only) {
+      uploader_ = std::make_unique<Uploader>(objects_, index_, *remote_, *health_, settings_.upload_threads);
+    }
   }
+  flusher_ = std::thread([this] { flush_periodically(); });
 }
 
-Cache::~Cache() = default;
+Cache::~Cache() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_changed_.notify_all();
+  flusher_.join();
+}
+
+void Cache::flush_periodically() {
+  std::unique_lock lock(stop_mutex_);
+  while (!stop_changed_.wait_for(lock, kFlushInterval, [this] { return stopping_; })) {
+    lock.unlock();
+    flush();
+    lock.lock();
+  }
+}
 
 CacheHit Cache::hit_for(const ActionEntry& entry) {
   ++hits_;
@@ -54,19 +75,59 @@ std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
 }
 
 std::optional<CacheHit> Cache::get_local(const Id& action_id) {
+  if (auto hit = lookup_in(objects_, index_, action_id, true)) return hit;
+  if (base_) {
+    if (auto hit = lookup_in(base_->objects, base_->index, action_id, false)) return hit;
+  }
+  if (!remote_) ++misses_;  // with a remote, get_remote() decides
+  return std::nullopt;
+}
+
+std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, const Id& action_id, bool writable) {
   std::optional<ActionEntry> entry;
   try {
-    entry = index_.lookup(action_id);
+    entry = index.lookup(action_id);
   } catch (const std::exception& e) {
     spdlog::error("get {}: index lookup failed, answering a miss: {}", to_hex(action_id), e.what());
   }
-  if (entry && !objects_.has(entry->output_id, entry->size)) {
-    spdlog::warn("get {}: object {} is missing or truncated", to_hex(action_id), to_hex(entry->output_id));
-    entry.reset();
+  if (!entry) return std::nullopt;
+  const std::string hex = to_hex(entry->output_id);
+  if (!writable) {
+    std::lock_guard lock(base_verified_mutex_);
+    if (base_verified_.contains(hex)) {
+      if (const auto stamp = objects.stat(entry->output_id)) entry->set_stamp(*stamp);
+    }
   }
-  if (!entry) {
-    if (!remote_) ++misses_;  // with a remote, get_remote() decides
-    return std::nullopt;
+  ObjectStamp current;
+  switch (objects.check(entry->output_id, entry->stamp(), &current)) {
+    case ObjectStore::State::kSame:
+      break;
+    case ObjectStore::State::kVerified:
+      // Touched (copied, restored, ...) but intact: trust its new stamp.
+      spdlog::info("get {}: object {} changed on disk since it was written; re-hashed, intact", to_hex(action_id), hex);
+      if (writable) {
+        try {
+          index.record_stamp(entry->output_id, current);
+        } catch (const std::exception& e) {
+          spdlog::warn("recording the stamp of object {}: {}", hex, e.what());
+        }
+      } else {
+        std::lock_guard lock(base_verified_mutex_);
+        base_verified_.insert(hex);
+      }
+      break;
+    case ObjectStore::State::kCorrupt:
+      ++corrupt_objects_;
+      spdlog::error("get {}: object {} no longer hashes to its name; removed, answering a miss", to_hex(action_id),
+                    hex);
+      return std::nullopt;
+    case ObjectStore::State::kMissing:
+      spdlog::warn("get {}: object {} is missing or truncated", to_hex(action_id), hex);
+      return std::nullopt;
+  }
+  if (!writable) {
+    ++hits_;  // the base's index records no uses
+    return CacheHit{entry->output_id, entry->size, entry->put_time_ns, objects.path_of(entry->output_id)};
   }
   return hit_for(*entry);
 }
@@ -76,17 +137,24 @@ std::unique_ptr<PendingPut> Cache::begin_put(const Id& action_id, const Id& outp
   put->action_id = action_id;
   put->output_id = output_id;
   put->size = size;
-  put->writer = objects_.begin_write(output_id, size);
+  std::optional<ObjectStamp> recorded;
+  try {
+    recorded = index_.object_stamp(output_id);
+  } catch (const std::exception& e) {
+    spdlog::warn("put: reading the index: {}", e.what());  // the object is then written anew
+  }
+  put->writer = objects_.begin_write(output_id, size, recorded);
   return put;
 }
 
 std::string Cache::finish_put(PendingPut& put) {
-  std::string path = objects_.commit(*put.writer, put.output_id, put.size);
-  index_.record_put(put.action_id, ActionEntry{put.output_id, put.size, now_unix_ns()}, uploader_ != nullptr);
+  ActionEntry entry{put.output_id, put.size, now_unix_ns()};
+  entry.set_stamp(objects_.commit(*put.writer, put.output_id, put.size));
+  index_.record_put(put.action_id, entry, uploader_ != nullptr);
   ++puts_;
   put_bytes_ += static_cast<std::int64_t>(put.size);
   if (uploader_) uploader_->wake();
-  return path;
+  return objects_.path_of(put.output_id);
 }
 
 void Cache::finish_uploads() {
@@ -120,6 +188,7 @@ void Cache::note_use(const Id& output_id) {
 }
 
 void Cache::flush() {
+  std::lock_guard flushing(flush_mutex_);
   std::vector<Id> batch;
   {
     std::lock_guard lock(uses_mutex_);
@@ -131,7 +200,8 @@ void Cache::flush() {
                                                   {"get_misses", misses_.exchange(0)},
                                                   {"puts", puts_.exchange(0)},
                                                   {"put_bytes", put_bytes_.exchange(0)},
-                                                  {"remote_hits", remote_hits_.exchange(0)}};
+                                                  {"remote_hits", remote_hits_.exchange(0)},
+                                                  {"corrupt_objects", corrupt_objects_.exchange(0)}};
     // The remote's byte counts are running totals: add what is new.
     auto add_new = [&](const char* name, std::uint64_t total, std::uint64_t& flushed) {
       deltas[name] = static_cast<std::int64_t>(total - flushed);

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "store/ids.h"
@@ -39,19 +42,28 @@ struct RemoteSettings {
   int upload_threads = 4;
 };
 
+// A store that is read, never written: a warm cache on a shared read-only
+// volume, under the writable store that takes this session's puts.
+struct ReadOnlyStore {
+  ObjectStore& objects;
+  Index& index;
+};
+
 class RemoteFetcher;
 class RemoteHealth;
 class Uploader;
 
 class Cache {
  public:
-  // `remote` may be null: a local cache only.
-  Cache(ObjectStore& objects, Index& index, Remote* remote = nullptr, RemoteSettings settings = {});
+  // `remote` may be null: a local cache only. `base` (may be null) is read
+  // after `objects` and `index`.
+  Cache(ObjectStore& objects, Index& index, Remote* remote = nullptr, RemoteSettings settings = {},
+        const ReadOnlyStore* base = nullptr);
   ~Cache();
 
-  // A hit only when the action is indexed and its object is intact on disk;
-  // anything else, including a failing index, is a miss (logged). Fast: no
-  // network.
+  // A hit only when the action is indexed and its object is intact on disk
+  // (re-hashed when its file changed since it was written); anything else,
+  // including a failing index, is a miss (logged). Fast: no network.
   std::optional<CacheHit> get_local(const Id& action_id);
   bool has_remote() const { return remote_ != nullptr; }
   // After a local miss: asks the remote (blocking; a failing remote is a miss).
@@ -72,16 +84,20 @@ class Cache {
   void finish_uploads();
 
   // Writes the last-use marks and counters gathered so far to the index.
+  // Also done every few seconds, so a killed process loses little.
   void flush();
 
  private:
   void note_use(const Id& output_id);
   CacheHit hit_for(const ActionEntry& entry);
+  std::optional<CacheHit> lookup_in(ObjectStore& objects, Index& index, const Id& action_id, bool writable);
+  void flush_periodically();
 
   ObjectStore& objects_;
   Index& index_;
   Remote* remote_;
   RemoteSettings settings_;
+  const ReadOnlyStore* base_;
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<Uploader> uploader_;  // null when read-only
@@ -95,10 +111,21 @@ class Cache {
   std::atomic<std::int64_t> puts_{0};
   std::atomic<std::int64_t> put_bytes_{0};
   std::atomic<std::int64_t> remote_hits_{0};
+  std::atomic<std::int64_t> corrupt_objects_{0};
   std::uint64_t flushed_fetch_bytes_ = 0;
   std::uint64_t flushed_upload_bytes_ = 0;
   std::uint64_t flushed_uploads_ = 0;
   std::uint64_t flushed_upload_object_bytes_ = 0;
+  std::mutex flush_mutex_;  // one flush at a time (the periodic one and close's)
+
+  // The base's objects re-hashed this session (its index cannot record them).
+  std::mutex base_verified_mutex_;
+  std::unordered_set<std::string> base_verified_;
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_changed_;
+  bool stopping_ = false;
+  std::thread flusher_;  // last: started once everything above exists
 };
 
 std::int64_t now_unix_ns();

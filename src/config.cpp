@@ -1,54 +1,111 @@
 #include "src/config.h"
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
-#include <stdexcept>
+#include <thread>
 
 namespace gocachefs {
 
 namespace {
+
+constexpr std::array<const char*, 7> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr double kMaxUploadWaitSeconds = 86400;
+
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value ? value : "";
 }
+
+// A yes/no environment variable; empty is `fallback`.
+bool env_flag(const char* name, bool fallback) {
+  const std::string value = env(name);
+  if (value.empty()) return fallback;
+  for (const char* yes : {"1", "true", "yes", "on"}) {
+    if (value == yes) return true;
+  }
+  for (const char* no : {"0", "false", "no", "off"}) {
+    if (value == no) return false;
+  }
+  throw SettingsError(std::string(name) + "=\"" + value + "\" is not understood: use 1 or 0");
+}
+
+double seconds_setting(const std::string& text, const char* name) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno != 0 || !std::isfinite(value) || value < 0 ||
+      value > kMaxUploadWaitSeconds) {
+    throw SettingsError(std::string(name) + "=\"" + text + "\" is not a number of seconds from 0 to 86400");
+  }
+  return value;
+}
+
 }  // namespace
 
 std::filesystem::path resolve_store_dir(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (auto dir = env("GOCACHEFS_DIR"); !dir.empty()) return dir;
-  // The XDG spec says relative values are invalid and must be ignored.
-  if (auto xdg = env("XDG_CACHE_HOME"); !xdg.empty() && xdg.front() == '/') {
-    return std::filesystem::path(xdg) / "gocachefs";
+  std::filesystem::path dir;
+  if (!flag.empty()) {
+    dir = flag;
+  } else if (auto from_env = env("GOCACHEFS_DIR"); !from_env.empty()) {
+    dir = from_env;
+  } else if (auto xdg = env("XDG_CACHE_HOME"); !xdg.empty() && xdg.front() == '/') {
+    // The XDG spec says relative values are invalid and must be ignored.
+    dir = std::filesystem::path(xdg) / "gocachefs";
+  } else if (auto home = env("HOME"); !home.empty()) {
+    dir = std::filesystem::path(home) / ".cache" / "gocachefs";
+  } else {
+    throw SettingsError("no store directory: HOME is not set; set GOCACHEFS_DIR or pass --dir");
   }
-  if (auto home = env("HOME"); !home.empty()) return std::filesystem::path(home) / ".cache" / "gocachefs";
-  throw std::runtime_error("no store directory: set --dir, GOCACHEFS_DIR, XDG_CACHE_HOME or HOME");
+  // cmd/go may run us from any directory: a relative store must not move.
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(dir, ec);
+  return ec ? dir : absolute.lexically_normal();
 }
 
-std::filesystem::path resolve_log_file(const std::string& flag, const std::filesystem::path& store_dir) {
+std::filesystem::path resolve_log_file(const std::string& flag) {
   if (!flag.empty()) return flag;
-  if (auto file = env("GOCACHEFS_LOG_FILE"); !file.empty()) return file;
-  return store_dir / "gocachefs.log";
+  return env("GOCACHEFS_LOG_FILE");
 }
 
 std::string resolve_log_level(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (auto level = env("GOCACHEFS_LOG_LEVEL"); !level.empty()) return level;
-  return "info";
+  const std::string from_env = env("GOCACHEFS_LOG_LEVEL");
+  const std::string level = !flag.empty() ? flag : !from_env.empty() ? from_env : "info";
+  if (std::find_if(kLogLevels.begin(), kLogLevels.end(), [&](const char* l) { return level == l; }) ==
+      kLogLevels.end()) {
+    throw SettingsError(std::string(flag.empty() ? "GOCACHEFS_LOG_LEVEL" : "--log-level") + " \"" + level +
+                        "\" is not a log level: use trace, debug, info, warn, error, critical or off");
+  }
+  return level;
 }
 
-RemoteConfig resolve_remote(const std::string& url_flag, bool read_only_flag, const std::vector<std::string>& headers,
-                            double upload_wait_seconds) {
+RemoteConfig resolve_remote(const Flags& flags) {
   RemoteConfig config;
-  config.url = url_flag.empty() ? env("GOCACHEFS_REMOTE") : url_flag;
-  const std::string read_only = env("GOCACHEFS_REMOTE_READ_ONLY");
-  config.settings.read_only = read_only_flag || read_only == "1" || read_only == "true";
+  config.url = flags.remote.empty() ? env("GOCACHEFS_REMOTE") : flags.remote;
+  config.settings.read_only = flags.remote_read_only || env_flag("GOCACHEFS_REMOTE_READ_ONLY", false);
   config.options.bearer_token = env("GOCACHEFS_REMOTE_TOKEN");
-  config.options.extra_headers = headers;
-  if (upload_wait_seconds < 0) {
-    const std::string wait = env("GOCACHEFS_UPLOAD_WAIT");
-    upload_wait_seconds = wait.empty() ? 60 : std::stod(wait);
+  config.options.extra_headers = flags.remote_headers;
+  double wait = flags.upload_wait_seconds;
+  if (wait < 0) {
+    const std::string from_env = env("GOCACHEFS_UPLOAD_WAIT");
+    wait = from_env.empty() ? 60 : seconds_setting(from_env, "GOCACHEFS_UPLOAD_WAIT");
   }
-  config.settings.upload_wait = std::chrono::milliseconds(static_cast<long long>(upload_wait_seconds * 1000));
+  config.settings.upload_wait = std::chrono::milliseconds(static_cast<long long>(wait * 1000));
   return config;
+}
+
+Settings resolve_settings(const Flags& flags) {
+  Settings settings;
+  settings.store_dir = resolve_store_dir(flags.dir);
+  settings.log_file = resolve_log_file(flags.log_file);
+  settings.log_level = resolve_log_level(flags.log_level);
+  // Local work is short, so a few more threads than cores keep both busy
+  // while some wait on the disk or on SQLite's lock.
+  settings.workers = flags.jobs ? flags.jobs : std::max(4u, 2 * std::thread::hardware_concurrency());
+  settings.remote = resolve_remote(flags);
+  return settings;
 }
 
 }  // namespace gocachefs

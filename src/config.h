@@ -1,7 +1,11 @@
-// Where things live, from flags, environment and defaults, in that order.
+// The settings of a gocachefs process, from flags, environment and defaults,
+// in that order, all checked before anything else happens: a bad one is a
+// SettingsError whose message names it and says what it accepts.
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -10,22 +14,22 @@
 
 namespace gocachefs {
 
-struct Config {
-  std::filesystem::path store_dir;
-  std::filesystem::path log_file;
-  std::string log_level;
-  unsigned workers = 0;
+class SettingsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
-// --dir, else $GOCACHEFS_DIR, else $XDG_CACHE_HOME/gocachefs, else
-// ~/.cache/gocachefs. Throws std::runtime_error when none can be found.
-std::filesystem::path resolve_store_dir(const std::string& flag);
-
-// --log-file, else $GOCACHEFS_LOG_FILE, else <store>/gocachefs.log.
-std::filesystem::path resolve_log_file(const std::string& flag, const std::filesystem::path& store_dir);
-
-// --log-level, else $GOCACHEFS_LOG_LEVEL, else "info".
-std::string resolve_log_level(const std::string& flag);
+// What the command line says (empty or negative: not given).
+struct Flags {
+  std::string dir;
+  std::string log_file;
+  std::string log_level;
+  unsigned jobs = 0;
+  std::string remote;
+  bool remote_read_only = false;
+  std::vector<std::string> remote_headers;
+  double upload_wait_seconds = -1;
+};
 
 struct RemoteConfig {
   std::string url;  // empty: no remote
@@ -33,10 +37,28 @@ struct RemoteConfig {
   RemoteSettings settings;
 };
 
+struct Settings {
+  std::filesystem::path store_dir;  // absolute
+  std::filesystem::path log_file;   // empty: <store>/gocachefs.log, once the store is known to be writable
+  std::string log_level;            // one of trace, debug, info, warn, error, critical, off
+  unsigned workers = 0;             // requests served at once
+  RemoteConfig remote;
+};
+
+// Every setting, checked. Throws SettingsError.
+Settings resolve_settings(const Flags& flags);
+
+// The parts, for tests and for `gocachefs stats`.
+// --dir, else $GOCACHEFS_DIR, else $XDG_CACHE_HOME/gocachefs, else
+// ~/.cache/gocachefs; made absolute.
+std::filesystem::path resolve_store_dir(const std::string& flag);
+// --log-file, else $GOCACHEFS_LOG_FILE, else empty.
+std::filesystem::path resolve_log_file(const std::string& flag);
+// --log-level, else $GOCACHEFS_LOG_LEVEL, else "info".
+std::string resolve_log_level(const std::string& flag);
 // Flags first, then GOCACHEFS_REMOTE, GOCACHEFS_REMOTE_READ_ONLY,
 // GOCACHEFS_REMOTE_TOKEN (never a flag: flags show in `ps`) and
-// GOCACHEFS_UPLOAD_WAIT. A negative `upload_wait_seconds` means unset.
-RemoteConfig resolve_remote(const std::string& url_flag, bool read_only_flag, const std::vector<std::string>& headers,
-                            double upload_wait_seconds);
+// GOCACHEFS_UPLOAD_WAIT.
+RemoteConfig resolve_remote(const Flags& flags);
 
 }  // namespace gocachefs

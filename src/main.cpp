@@ -9,74 +9,50 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
-#include "src/cache.h"
+#include "src/cache_program.h"
 #include "src/config.h"
 #include "src/logging.h"
 #include "src/session.h"
 #include "src/stats.h"
 #include "store/index.h"
-#include "store/object_store.h"
-#include "store/remote/remote.h"
 
 namespace {
 
 using namespace gocachefs;
 
-struct Flags {
-  std::string dir;
-  std::string log_file;
-  std::string log_level;
-  unsigned jobs = 0;
-  std::string remote;
-  bool remote_read_only = false;
-  std::vector<std::string> remote_headers;
-  double upload_wait_seconds = -1;
-};
-
-std::filesystem::path index_path(const std::filesystem::path& store_dir) { return store_dir / "index.sqlite"; }
-
 int serve(const Flags& flags) {
   // A go command that exits early closes the pipe; write() then fails with
   // EPIPE (handled) instead of killing us.
   signal(SIGPIPE, SIG_IGN);
-  const auto store_dir = resolve_store_dir(flags.dir);
-  std::filesystem::create_directories(store_dir);
-  start_logging(resolve_log_file(flags.log_file, store_dir), resolve_log_level(flags.log_level));
+  std::unique_ptr<CacheProgram> program;
+  try {
+    program = std::make_unique<CacheProgram>(resolve_settings(flags));
+  } catch (const std::runtime_error& e) {  // SettingsError, StartupError
+    std::fprintf(stderr, "gocachefs: %s\n", e.what());
+    return 1;
+  }
   if (isatty(STDIN_FILENO)) {
     std::fprintf(stderr,
                  "gocachefs speaks the GOCACHEPROG protocol on stdin/stdout; the go command runs it.\n"
                  "Try: GOCACHEPROG=gocachefs go build ./...   (gocachefs --help for more)\n");
   }
 
-  // Local work is short, so a few more threads than cores keep both busy
-  // while some wait on the disk or on SQLite's lock.
-  const unsigned workers = flags.jobs ? flags.jobs : std::max(4u, 2 * std::thread::hardware_concurrency());
-  Session session(STDIN_FILENO, STDOUT_FILENO, SessionOptions{.workers = workers});
+  Session session(STDIN_FILENO, STDOUT_FILENO, SessionOptions{.workers = program->settings().workers});
+  // The handshake needs no store, so it goes out first and cmd/go carries
+  // on while the index opens.
   session.greet();
-
-  ObjectStore objects(store_dir);
-  objects.remove_stale_temp_files(std::chrono::hours(1));
-  Index index(index_path(store_dir));
-  const RemoteConfig remote_config =
-      resolve_remote(flags.remote, flags.remote_read_only, flags.remote_headers, flags.upload_wait_seconds);
-  std::unique_ptr<Remote> remote;
-  if (!remote_config.url.empty()) {
-    try {
-      remote = make_remote(remote_config.url, remote_config.options);
-    } catch (const std::invalid_argument& e) {
-      // A misconfigured remote must not fail the build: say so, go on locally.
-      spdlog::error("remote disabled: {}", e.what());
-      std::fprintf(stderr, "gocachefs: remote disabled: %s\n", e.what());
-    }
+  Cache* cache = nullptr;
+  try {
+    cache = &program->open();
+  } catch (const StartupError& e) {
+    spdlog::error("{}", e.what());
+    std::fprintf(stderr, "gocachefs: %s\n", e.what());
+    return 1;
   }
-  Cache cache(objects, index, remote.get(), remote_config.settings);
-  spdlog::info("serving store {} with {} workers, remote {}{}", store_dir.string(), workers,
-               remote ? remote->describe() : "none", remote_config.settings.read_only ? " (read-only)" : "");
-  const int code = session.run(cache);
+  const int code = session.run(*cache);
   // CPU time, so benchmarks can tell our own cost from the network's.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -92,7 +68,8 @@ int stats(const Flags& flags) {
     std::printf("store:    %s\n(empty: nothing has been cached here yet)\n", store_dir.c_str());
     return 0;
   }
-  Index index(index_path(store_dir));
+  const bool writable = access(store_dir.c_str(), W_OK) == 0;
+  Index index(index_path(store_dir), IndexOptions{.read_only = !writable, .on_repair = report_index_repair});
   std::fputs(format_stats(store_dir, index.totals()).c_str(), stdout);
   return 0;
 }
@@ -100,6 +77,7 @@ int stats(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  discard_logging();
   CLI::App app{
       "gocachefs: a build cache for the go command (GOCACHEPROG).\n\n"
       "The go command starts it and speaks JSON to it on stdin/stdout:\n"

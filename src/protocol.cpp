@@ -1,5 +1,6 @@
 #include "src/protocol.h"
 
+#include <cstdint>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,10 @@ Request parse_request(std::string_view line) {
   const auto id = object.find("ID");
   if (id == object.end() || !id->is_number_integer()) {
     throw ProtocolError("request has no integer ID: " + std::string(line.substr(0, 200)));
+  }
+  // cmd/go's IDs are int64: a larger one cannot be answered without wrapping.
+  if (id->is_number_unsigned() && id->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+    throw ProtocolError("request ID is larger than an int64: " + std::string(line.substr(0, 200)));
   }
 
   Request request;

@@ -41,12 +41,12 @@ std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
     health_.failed(RemoteResult::failed("ac/" + to_hex(action_id) + " is not an action record"));
     return std::nullopt;
   }
-  if (!objects_.has(record->output_id, record->size) &&
-      !object_flights_.run(record->output_id, [&] { return store_object(*record); })) {
-    return std::nullopt;
-  }
+  auto stamp = local_object(*record);
+  if (!stamp) stamp = object_flights_.run(record->output_id, [&] { return store_object(*record); });
+  if (!stamp) return std::nullopt;
   health_.succeeded();
   ActionEntry entry{record->output_id, record->size, record->put_time_ns, now_unix_ns()};
+  entry.set_stamp(*stamp);
   try {
     index_.record_put(action_id, entry);
   } catch (const std::exception& e) {
@@ -56,7 +56,28 @@ std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
   return entry;
 }
 
-bool RemoteFetcher::store_object(const ActionRecord& record) {
+std::optional<ObjectStamp> RemoteFetcher::local_object(const ActionRecord& record) {
+  std::optional<ObjectStamp> recorded;
+  try {
+    recorded = index_.object_stamp(record.output_id);
+  } catch (const std::exception& e) {
+    spdlog::warn("reading the index: {}", e.what());
+  }
+  // A file the index does not know (its index was replaced) is re-hashed:
+  // cheaper than downloading it again.
+  ObjectStamp current;
+  switch (objects_.check(record.output_id, recorded.value_or(ObjectStamp{record.size, 0, 0}), &current)) {
+    case ObjectStore::State::kSame:
+    case ObjectStore::State::kVerified:
+      return current;
+    case ObjectStore::State::kCorrupt:
+    case ObjectStore::State::kMissing:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<ObjectStamp> RemoteFetcher::store_object(const ActionRecord& record) {
   const std::string key = "cas/" + to_hex(record.output_id);
   try {
     auto writer = objects_.begin_write(record.output_id, record.size);
@@ -79,14 +100,13 @@ bool RemoteFetcher::store_object(const ActionRecord& record) {
         // A record whose object is missing is a broken remote entry, not a
         // sick remote: it is a miss and the build puts it again.
         if (result.status != RemoteResult::kNotFound) health_.failed(result);
-        return false;
+        return std::nullopt;
       }
     }
-    objects_.commit(*writer, record.output_id, record.size);  // verifies size and SHA-256
-    return true;
+    return objects_.commit(*writer, record.output_id, record.size);  // verifies size and SHA-256
   } catch (const std::exception& e) {
     health_.failed(RemoteResult::failed(key + " rejected, not kept: " + e.what()));
-    return false;
+    return std::nullopt;
   }
 }
 

@@ -28,14 +28,17 @@ class RemoteFetcher {
 
  private:
   std::optional<ActionEntry> fetch_once(const Id& action_id);
-  bool store_object(const ActionRecord& record);
+  // The stamp of the record's object when it is already stored intact.
+  std::optional<ObjectStamp> local_object(const ActionRecord& record);
+  // Fetches the object unless the record carries it; its stamp once stored.
+  std::optional<ObjectStamp> store_object(const ActionRecord& record);
 
   ObjectStore& objects_;
   Index& index_;
   Remote& remote_;
   RemoteHealth& health_;
   SingleFlight<Id, std::optional<ActionEntry>> action_flights_;
-  SingleFlight<Id, bool> object_flights_;
+  SingleFlight<Id, std::optional<ObjectStamp>> object_flights_;
   std::atomic<std::uint64_t> bytes_fetched_{0};
 };
 

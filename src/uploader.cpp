@@ -138,8 +138,12 @@ bool Uploader::upload(const Id& action_id) {
   const auto entry = index_.lookup(action_id);
   if (!entry) return true;  // replaced or forgotten: nothing to send
   const std::string path = objects_.path_of(entry->output_id);
-  if (!objects_.has(entry->output_id, entry->size)) {
-    spdlog::warn("upload of {}: object {} is gone, skipped", to_hex(action_id), to_hex(entry->output_id));
+  // Never send a team a file that changed since it was written unless it
+  // still hashes to its name.
+  ObjectStamp current;
+  const auto state = objects_.check(entry->output_id, entry->stamp(), &current);
+  if (state == ObjectStore::State::kMissing || state == ObjectStore::State::kCorrupt) {
+    spdlog::warn("upload of {}: object {} is gone or damaged, skipped", to_hex(action_id), to_hex(entry->output_id));
     return true;
   }
   ActionRecord record{entry->output_id, entry->size, entry->put_time_ns,

@@ -2,8 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -14,7 +20,8 @@ namespace {
 // Other gocachefs processes may hold the write lock while they commit; they
 // hold it for microseconds, so waiting this long means something is wrong.
 constexpr int kBusyTimeoutMs = 10000;
-constexpr int kSchemaVersion = 2;
+// v3: objects record their file's stamp (mtime, ctime) when written.
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS actions (
@@ -26,7 +33,9 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS objects (
   output_id    BLOB PRIMARY KEY,
   size         INTEGER NOT NULL,
-  last_used_ns INTEGER NOT NULL
+  last_used_ns INTEGER NOT NULL,
+  mtime_ns     INTEGER NOT NULL DEFAULT 0,
+  ctime_ns     INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
   name  TEXT PRIMARY KEY,
@@ -39,6 +48,36 @@ CREATE TABLE IF NOT EXISTS uploads (
   leased_until_ns  INTEGER NOT NULL DEFAULT 0   -- an uploader is on it
 ) WITHOUT ROWID;
 )sql";
+
+// An older store gains the stamp columns; its objects are re-hashed once, on
+// their next hit, and their stamps recorded then.
+constexpr const char* kMigrateToV3 =
+    "ALTER TABLE objects ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE objects ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;";
+
+constexpr const char* kLookup =
+    "SELECT a.output_id, a.size, a.put_time_ns, coalesce(o.last_used_ns, 0), coalesce(o.mtime_ns, 0), "
+    "coalesce(o.ctime_ns, 0) FROM actions a LEFT JOIN objects o ON o.output_id = a.output_id WHERE a.action_id = ?";
+// The same for a read-only store of an older version, which cannot gain the
+// columns: its objects are re-hashed before they are served.
+constexpr const char* kLookupV2 =
+    "SELECT a.output_id, a.size, a.put_time_ns, coalesce(o.last_used_ns, 0), 0, 0 "
+    "FROM actions a LEFT JOIN objects o ON o.output_id = a.output_id WHERE a.action_id = ?";
+
+// sqlite3_open_v2 with SQLITE_OPEN_URI wants the path %-escaped.
+std::string uri_path(const std::filesystem::path& path) {
+  std::string uri = "file:";
+  for (const char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      char escaped[4];
+      std::snprintf(escaped, sizeof escaped, "%%%02X", static_cast<unsigned char>(c));
+      uri += escaped;
+    } else {
+      uri += c;
+    }
+  }
+  return uri;
+}
 
 }  // namespace
 
@@ -94,51 +133,97 @@ class Index::Statement {
 
  private:
   [[noreturn]] void fail(const char* what) {
-    throw IndexError(std::string("SQLite error ") + what + " statement: " + sqlite3_errmsg(db_));
+    throw IndexError(std::string("SQLite error ") + what + " statement: " + sqlite3_errmsg(db_),
+                     sqlite3_errcode(db_));
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-Index::Index(const std::filesystem::path& db_path) : path_(db_path) {
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(db_path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw IndexError("cannot open index " + db_path.string() + ": " + message);
+Index::Index(const std::filesystem::path& db_path, IndexOptions options)
+    : path_(db_path), options_(std::move(options)) {
+  try {
+    open_connection();
+  } catch (const IndexError& e) {
+    if (options_.read_only || !is_damaged(e)) {
+      close_connection();
+      throw;
+    }
+    replace_damaged(e.what());
   }
-  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-  // Switching to WAL needs a moment alone with the database, which the busy
-  // handler does not wait for; another process starting at the same time
-  // makes it fail with SQLITE_BUSY, so retry briefly.
-  for (int attempt = 0;; ++attempt) {
-    try {
-      exec("PRAGMA journal_mode=WAL");
-      break;
-    } catch (const IndexError&) {
-      if (attempt == 200) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+Index::~Index() { close_connection(); }
+
+void Index::open_connection() {
+  if (options_.read_only) {
+    // mode=ro needs the -shm file or a directory to create it in; a store on
+    // a read-only volume has neither, and nobody can change it there, which
+    // is what immutable=1 promises SQLite.
+    for (const char* query : {"?mode=ro", "?immutable=1"}) {
+      close_connection();
+      const std::string uri = uri_path(path_) + query;
+      if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                          nullptr) != SQLITE_OK) {
+        continue;
+      }
+      try {
+        exec("SELECT count(*) FROM sqlite_schema");
+        break;
+      } catch (const IndexError&) {
+        if (query[1] == 'i') throw;
+      }
+    }
+    if (!db_) throw IndexError("cannot open index " + path_.string() + " for reading", SQLITE_CANTOPEN);
+  } else {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      const int code = db_ ? sqlite3_errcode(db_) : SQLITE_NOMEM;
+      close_connection();
+      throw IndexError("cannot open index " + path_.string() + ": " + message, code);
     }
   }
-  // A crash may lose the last transactions but never corrupts the database:
-  // right for a cache, and it saves an fsync per put.
-  exec("PRAGMA synchronous=NORMAL");
-  // Creating the schema takes the write lock: only do it for a new store.
+  struct stat st {};
+  opened_inode_ = ::stat(path_.c_str(), &st) == 0 ? st.st_ino : 0;
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   std::int64_t version = 0;
+  if (!options_.read_only) {
+    // Switching to WAL needs a moment alone with the database, which the busy
+    // handler does not wait for; another process starting at the same time
+    // makes it fail with SQLITE_BUSY, so retry briefly.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        exec("PRAGMA journal_mode=WAL");
+        break;
+      } catch (const IndexError& e) {
+        if (e.sqlite_code != SQLITE_BUSY || attempt == 200) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    // A crash may lose the last transactions but never corrupts the database:
+    // right for a cache, and it saves an fsync per put.
+    exec("PRAGMA synchronous=NORMAL");
+  }
   {
     Statement select(db_, "PRAGMA user_version");
     if (select.step()) version = select.int64(0);
   }
-  if (version < kSchemaVersion) {
+  // Creating the schema takes the write lock: only do it for a new store.
+  if (version < kSchemaVersion && !options_.read_only) {
     in_write_transaction([&] {
-      exec(kSchema);
-      exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+      Statement again(db_, "PRAGMA user_version");  // another process may have just done it
+      const std::int64_t now = again.step() ? again.int64(0) : 0;
+      if (now > 0 && now < kSchemaVersion) exec(kMigrateToV3);
+      if (now < kSchemaVersion) {
+        exec(kSchema);
+        exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+      }
     });
+    version = kSchemaVersion;
   }
-  lookup_ = std::make_unique<Statement>(
-      db_,
-      "SELECT a.output_id, a.size, a.put_time_ns, coalesce(o.last_used_ns, 0) FROM actions a "
-      "LEFT JOIN objects o ON o.output_id = a.output_id WHERE a.action_id = ?");
+  lookup_ = std::make_unique<Statement>(db_, version >= kSchemaVersion ? kLookup : kLookupV2);
+  if (options_.read_only) return;
   upsert_action_ = std::make_unique<Statement>(
       db_,
       "INSERT INTO actions (action_id, output_id, size, put_time_ns) VALUES (?, ?, ?, ?) "
@@ -146,16 +231,90 @@ Index::Index(const std::filesystem::path& db_path) : path_(db_path) {
       "size = excluded.size, put_time_ns = excluded.put_time_ns");
   upsert_object_ = std::make_unique<Statement>(
       db_,
-      "INSERT INTO objects (output_id, size, last_used_ns) VALUES (?, ?, ?) "
-      "ON CONFLICT (output_id) DO UPDATE SET size = excluded.size, last_used_ns = excluded.last_used_ns");
+      "INSERT INTO objects (output_id, size, last_used_ns, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (output_id) DO UPDATE SET size = excluded.size, last_used_ns = excluded.last_used_ns, "
+      "mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns");
 }
 
-Index::~Index() {
+void Index::close_connection() {
   // Statements must be finalised before the connection closes.
   lookup_.reset();
   upsert_action_.reset();
   upsert_object_.reset();
   sqlite3_close(db_);
+  db_ = nullptr;
+}
+
+bool Index::is_damaged(const IndexError& error) {
+  switch (error.sqlite_code & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return true;
+    // Not the database's fault: a busy peer, a full disk, a read-only file.
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_INTERRUPT:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      return false;
+  }
+  if (!db_) return false;
+  // Anything else may or may not be damage: ask SQLite.
+  try {
+    Statement check(db_, "PRAGMA quick_check(1)");
+    return !check.step() || check.text(0) != "ok";
+  } catch (const IndexError& e) {
+    const int code = e.sqlite_code & 0xff;
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+  }
+}
+
+void Index::replace_damaged(const std::string& reason) {
+  // One repair at a time across processes: the second to notice finds the
+  // file already replaced and only reopens.
+  const std::string lock_path = path_.string() + ".repair-lock";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd >= 0) flock(lock_fd, LOCK_EX);
+  struct stat st {};
+  const bool still_ours = ::stat(path_.c_str(), &st) == 0 && st.st_ino == opened_inode_;
+  close_connection();
+  if (still_ours) {
+    const std::string aside = path_.string() + ".damaged";
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::string from = path_.string() + suffix;
+      const std::string to = aside + suffix;
+      if (std::rename(from.c_str(), to.c_str()) != 0) std::remove(to.c_str());
+    }
+    ++repairs_;
+    if (options_.on_repair) {
+      options_.on_repair("the index " + path_.string() + " was damaged (" + reason + "); moved it to " + aside +
+                         " and started a new one. Cached objects are kept and are found again as builds put them");
+    }
+  }
+  try {
+    open_connection();
+  } catch (...) {
+    if (lock_fd >= 0) close(lock_fd);
+    throw;
+  }
+  if (lock_fd >= 0) close(lock_fd);
+}
+
+// Runs `fn`; when SQLite reports damage, replaces the database and runs it
+// once more. Called with mutex_ held.
+template <typename Fn>
+auto Index::with_repair(Fn&& fn) -> decltype(fn()) {
+  try {
+    if (!db_) open_connection();  // a repair that failed to reopen
+    return fn();
+  } catch (const IndexError& e) {
+    if (options_.read_only || !is_damaged(e)) throw;
+    replace_damaged(e.what());
+  }
+  return fn();
 }
 
 void Index::exec(const char* sql) {
@@ -163,7 +322,7 @@ void Index::exec(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : sqlite3_errmsg(db_);
     sqlite3_free(error);
-    throw IndexError("SQLite error on " + path_.string() + ": " + message);
+    throw IndexError("SQLite error on " + path_.string() + ": " + message, sqlite3_errcode(db_));
   }
 }
 
@@ -183,132 +342,180 @@ void Index::in_write_transaction(Fn&& fn) {
 
 std::optional<ActionEntry> Index::lookup(const Id& action_id) {
   std::lock_guard lock(mutex_);
-  Statement& select = *lookup_;
-  select.bind(1, action_id);
-  std::optional<ActionEntry> entry;
-  try {
-    if (select.step()) {
-      if (const auto output_id = select.id(0)) {
-        entry = ActionEntry{*output_id, static_cast<std::uint64_t>(select.int64(1)), select.int64(2), select.int64(3)};
+  return with_repair([&] {
+    Statement& select = *lookup_;
+    select.bind(1, action_id);
+    std::optional<ActionEntry> entry;
+    try {
+      if (select.step()) {
+        if (const auto output_id = select.id(0)) {
+          entry = ActionEntry{*output_id,       static_cast<std::uint64_t>(select.int64(1)),
+                              select.int64(2),  select.int64(3),
+                              select.int64(4),  select.int64(5)};
+        }
       }
+    } catch (...) {
+      select.reset();
+      throw;
     }
-  } catch (...) {
     select.reset();
-    throw;
-  }
-  select.reset();
-  return entry;
+    return entry;
+  });
 }
 
 void Index::record_put(const Id& action_id, const ActionEntry& entry, bool queue_upload) {
   std::lock_guard lock(mutex_);
-  in_write_transaction([&] {
-    upsert_action_->bind(1, action_id)
-        .bind(2, entry.output_id)
-        .bind(3, static_cast<std::int64_t>(entry.size))
-        .bind(4, entry.put_time_ns)
-        .run();
-    upsert_object_->bind(1, entry.output_id)
-        .bind(2, static_cast<std::int64_t>(entry.size))
-        .bind(3, entry.put_time_ns)
-        .run();
-    if (queue_upload) {
-      Statement(db_,
-                "INSERT INTO uploads (action_id, not_before_ns) VALUES (?, 0) "
-                "ON CONFLICT (action_id) DO UPDATE SET attempts = 0, not_before_ns = 0, leased_until_ns = 0")
-          .bind(1, action_id)
+  with_repair([&] {
+    in_write_transaction([&] {
+      upsert_action_->bind(1, action_id)
+          .bind(2, entry.output_id)
+          .bind(3, static_cast<std::int64_t>(entry.size))
+          .bind(4, entry.put_time_ns)
           .run();
-    }
+      upsert_object_->bind(1, entry.output_id)
+          .bind(2, static_cast<std::int64_t>(entry.size))
+          .bind(3, entry.put_time_ns)
+          .bind(4, entry.mtime_ns)
+          .bind(5, entry.ctime_ns)
+          .run();
+      if (queue_upload) {
+        Statement(db_,
+                  "INSERT INTO uploads (action_id, not_before_ns) VALUES (?, 0) "
+                  "ON CONFLICT (action_id) DO UPDATE SET attempts = 0, not_before_ns = 0, leased_until_ns = 0")
+            .bind(1, action_id)
+            .run();
+      }
+    });
+  });
+}
+
+std::optional<ObjectStamp> Index::object_stamp(const Id& output_id) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&]() -> std::optional<ObjectStamp> {
+    Statement select(db_, "SELECT size, mtime_ns, ctime_ns FROM objects WHERE output_id = ?");
+    select.bind(1, output_id);
+    if (!select.step()) return std::nullopt;
+    return ObjectStamp{static_cast<std::uint64_t>(select.int64(0)), select.int64(1), select.int64(2)};
+  });
+}
+
+void Index::record_stamp(const Id& output_id, const ObjectStamp& stamp) {
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    Statement(db_, "UPDATE objects SET mtime_ns = ?, ctime_ns = ? WHERE output_id = ? AND size = ?")
+        .bind(1, stamp.mtime_ns)
+        .bind(2, stamp.ctime_ns)
+        .bind(3, output_id)
+        .bind(4, static_cast<std::int64_t>(stamp.size))
+        .run();
   });
 }
 
 std::vector<Id> Index::claim_uploads(std::int64_t now_ns, std::int64_t due_by_ns, std::int64_t lease_until_ns,
                                      int limit) {
   std::lock_guard lock(mutex_);
-  std::vector<Id> claimed;
-  in_write_transaction([&] {
-    Statement claim(db_,
-                    "UPDATE uploads SET leased_until_ns = ? WHERE action_id IN "
-                    "(SELECT action_id FROM uploads WHERE not_before_ns <= ? AND leased_until_ns <= ? "
-                    "ORDER BY not_before_ns LIMIT ?) RETURNING action_id");
-    claim.bind(1, lease_until_ns).bind(2, due_by_ns).bind(3, now_ns).bind(4, std::int64_t{limit});
-    while (claim.step()) {
-      if (auto id = claim.id(0)) claimed.push_back(*id);
-    }
+  return with_repair([&] {
+    std::vector<Id> claimed;
+    in_write_transaction([&] {
+      Statement claim(db_,
+                      "UPDATE uploads SET leased_until_ns = ? WHERE action_id IN "
+                      "(SELECT action_id FROM uploads WHERE not_before_ns <= ? AND leased_until_ns <= ? "
+                      "ORDER BY not_before_ns LIMIT ?) RETURNING action_id");
+      claim.bind(1, lease_until_ns).bind(2, due_by_ns).bind(3, now_ns).bind(4, std::int64_t{limit});
+      while (claim.step()) {
+        if (auto id = claim.id(0)) claimed.push_back(*id);
+      }
+    });
+    return claimed;
   });
-  return claimed;
 }
 
 void Index::finish_upload(const Id& action_id) {
   std::lock_guard lock(mutex_);
-  Statement(db_, "DELETE FROM uploads WHERE action_id = ?").bind(1, action_id).run();
+  with_repair([&] { Statement(db_, "DELETE FROM uploads WHERE action_id = ?").bind(1, action_id).run(); });
 }
 
 void Index::retry_upload_at(const Id& action_id, std::int64_t not_before_ns) {
   std::lock_guard lock(mutex_);
-  Statement(db_,
-            "UPDATE uploads SET attempts = attempts + 1, not_before_ns = ?, leased_until_ns = 0 WHERE action_id = ?")
-      .bind(1, not_before_ns)
-      .bind(2, action_id)
-      .run();
+  with_repair([&] {
+    Statement(db_,
+              "UPDATE uploads SET attempts = attempts + 1, not_before_ns = ?, leased_until_ns = 0 WHERE action_id = ?")
+        .bind(1, not_before_ns)
+        .bind(2, action_id)
+        .run();
+  });
 }
 
 int Index::upload_attempts(const Id& action_id) {
   std::lock_guard lock(mutex_);
-  Statement select(db_, "SELECT attempts FROM uploads WHERE action_id = ?");
-  select.bind(1, action_id);
-  return select.step() ? static_cast<int>(select.int64(0)) : 0;
+  return with_repair([&] {
+    Statement select(db_, "SELECT attempts FROM uploads WHERE action_id = ?");
+    select.bind(1, action_id);
+    return select.step() ? static_cast<int>(select.int64(0)) : 0;
+  });
 }
 
 std::uint64_t Index::pending_uploads() {
   std::lock_guard lock(mutex_);
-  Statement count(db_, "SELECT count(*) FROM uploads");
-  return count.step() ? static_cast<std::uint64_t>(count.int64(0)) : 0;
+  return with_repair([&] {
+    Statement count(db_, "SELECT count(*) FROM uploads");
+    return count.step() ? static_cast<std::uint64_t>(count.int64(0)) : 0;
+  });
 }
 
 void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) {
   if (output_ids.empty()) return;
   std::lock_guard lock(mutex_);
-  in_write_transaction([&] {
-    Statement update(db_, "UPDATE objects SET last_used_ns = ? WHERE output_id = ? AND last_used_ns < ?");
-    for (const Id& id : output_ids) update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kLastUseGranularityNs).run();
+  with_repair([&] {
+    in_write_transaction([&] {
+      Statement update(db_, "UPDATE objects SET last_used_ns = ? WHERE output_id = ? AND last_used_ns < ?");
+      for (const Id& id : output_ids) {
+        update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kLastUseGranularityNs).run();
+      }
+    });
   });
 }
 
 std::optional<std::int64_t> Index::last_used_ns(const Id& output_id) {
   std::lock_guard lock(mutex_);
-  Statement select(db_, "SELECT last_used_ns FROM objects WHERE output_id = ?");
-  select.bind(1, output_id);
-  if (!select.step()) return std::nullopt;
-  return select.int64(0);
+  return with_repair([&]() -> std::optional<std::int64_t> {
+    Statement select(db_, "SELECT last_used_ns FROM objects WHERE output_id = ?");
+    select.bind(1, output_id);
+    if (!select.step()) return std::nullopt;
+    return select.int64(0);
+  });
 }
 
 void Index::add_to_counters(const std::map<std::string, std::int64_t>& deltas) {
   if (std::all_of(deltas.begin(), deltas.end(), [](const auto& d) { return d.second == 0; })) return;
   std::lock_guard lock(mutex_);
-  in_write_transaction([&] {
-    Statement upsert(db_,
-                     "INSERT INTO counters (name, value) VALUES (?, ?) "
-                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value");
-    for (const auto& [name, delta] : deltas) upsert.bind(1, name).bind(2, delta).run();
+  with_repair([&] {
+    in_write_transaction([&] {
+      Statement upsert(db_,
+                       "INSERT INTO counters (name, value) VALUES (?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value");
+      for (const auto& [name, delta] : deltas) upsert.bind(1, name).bind(2, delta).run();
+    });
   });
 }
 
 IndexTotals Index::totals() {
   std::lock_guard lock(mutex_);
-  IndexTotals totals;
-  Statement actions(db_, "SELECT count(*) FROM actions");
-  if (actions.step()) totals.actions = static_cast<std::uint64_t>(actions.int64(0));
-  Statement objects(db_, "SELECT count(*), coalesce(sum(size), 0) FROM objects");
-  if (objects.step()) {
-    totals.objects = static_cast<std::uint64_t>(objects.int64(0));
-    totals.object_bytes = static_cast<std::uint64_t>(objects.int64(1));
-  }
-  Statement counters(db_, "SELECT name, value FROM counters ORDER BY name");
-  while (counters.step()) totals.counters[counters.text(0)] = counters.int64(1);
-  Statement uploads(db_, "SELECT count(*) FROM uploads");
-  if (uploads.step()) totals.pending_uploads = static_cast<std::uint64_t>(uploads.int64(0));
-  return totals;
+  return with_repair([&] {
+    IndexTotals totals;
+    Statement actions(db_, "SELECT count(*) FROM actions");
+    if (actions.step()) totals.actions = static_cast<std::uint64_t>(actions.int64(0));
+    Statement objects(db_, "SELECT count(*), coalesce(sum(size), 0) FROM objects");
+    if (objects.step()) {
+      totals.objects = static_cast<std::uint64_t>(objects.int64(0));
+      totals.object_bytes = static_cast<std::uint64_t>(objects.int64(1));
+    }
+    Statement counters(db_, "SELECT name, value FROM counters ORDER BY name");
+    while (counters.step()) totals.counters[counters.text(0)] = counters.int64(1);
+    Statement uploads(db_, "SELECT count(*) FROM uploads");
+    if (uploads.step()) totals.pending_uploads = static_cast<std::uint64_t>(uploads.int64(0));
+    return totals;
+  });
 }
 
 }  // namespace gocachefs

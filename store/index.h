@@ -2,7 +2,7 @@
 // busy timeout) shared by every gocachefs process working on that store.
 //
 //   actions:  ActionID -> OutputID, size, put time
-//   objects:  OutputID -> size, last use
+//   objects:  OutputID -> size, last use, the file's stamp when written
 //   counters: lifetime hits, misses, puts, ...
 //   uploads:  actions waiting to be sent to the remote (a durable queue:
 //             a process that is killed leaves them to the next one)
@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,7 +19,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "store/ids.h"
+#include "store/object_store.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -34,6 +38,14 @@ struct ActionEntry {
   std::uint64_t size = 0;
   std::int64_t put_time_ns = 0;   // nanoseconds since the Unix epoch
   std::int64_t last_used_ns = 0;  // of the object; filled in by lookup()
+  std::int64_t mtime_ns = 0;      // the object file's stamp when it was written
+  std::int64_t ctime_ns = 0;      // (0: not known, as in stores from before v3)
+
+  ObjectStamp stamp() const { return {size, mtime_ns, ctime_ns}; }
+  void set_stamp(const ObjectStamp& s) {
+    mtime_ns = s.mtime_ns;
+    ctime_ns = s.ctime_ns;
+  }
 };
 
 struct IndexTotals {
@@ -46,12 +58,27 @@ struct IndexTotals {
 
 class IndexError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  IndexError(const std::string& message, int sqlite_code) : std::runtime_error(message), sqlite_code(sqlite_code) {}
+  int sqlite_code;  // SQLITE_CORRUPT, SQLITE_BUSY, ...
 };
 
+struct IndexOptions {
+  // Opens the database for reading only (a store on a read-only volume);
+  // the write methods then throw.
+  bool read_only = false;
+  // Told, once per repair, when a damaged database was moved aside and
+  // replaced by an empty one (its one line for the user's terminal).
+  std::function<void(const std::string& message)> on_repair;
+};
+
+// A damaged database (SQLite says so, or quick_check does when another error
+// appears) is moved aside to <db>.damaged and replaced by an empty one, once
+// per damage however many processes notice it, and the operation runs again:
+// a cache may forget, but must never stop a build. Objects stay on disk and
+// are found again as builds put them.
 class Index {
  public:
-  explicit Index(const std::filesystem::path& db_path);
+  explicit Index(const std::filesystem::path& db_path, IndexOptions options = {});
   ~Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
@@ -59,7 +86,12 @@ class Index {
   std::optional<ActionEntry> lookup(const Id& action_id);
   // Records the action; with `queue_upload` it is also queued for the remote,
   // in the same transaction.
+  // The entry's stamp is recorded for its object.
   void record_put(const Id& action_id, const ActionEntry& entry, bool queue_upload = false);
+  // The stamp recorded for an object, if it is indexed.
+  std::optional<ObjectStamp> object_stamp(const Id& output_id);
+  // Records a new stamp for an object whose bytes were checked again.
+  void record_stamp(const Id& output_id, const ObjectStamp& stamp);
 
   // The upload queue. claim_uploads() takes up to `limit` uploads whose
   // backoff ends by `due_by_ns` and that nobody holds at `now_ns`, and leases
@@ -76,16 +108,27 @@ class Index {
   std::optional<std::int64_t> last_used_ns(const Id& output_id);
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
   IndexTotals totals();
+  // How many times this process replaced a damaged database.
+  int repairs() const { return repairs_; }
 
  private:
   class Statement;
+  void open_connection();
+  void close_connection();
   void exec(const char* sql);
   template <typename Fn>
   void in_write_transaction(Fn&& fn);
+  template <typename Fn>
+  auto with_repair(Fn&& fn) -> decltype(fn());
+  bool is_damaged(const IndexError& error);
+  void replace_damaged(const std::string& reason);
 
   std::mutex mutex_;  // one connection, used by one thread at a time
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  IndexOptions options_;
+  ino_t opened_inode_ = 0;  // tells whether another process already replaced the file
+  int repairs_ = 0;
   // Prepared once: the get and put paths run them thousands of times a build.
   std::unique_ptr<Statement> lookup_;
   std::unique_ptr<Statement> upsert_action_;

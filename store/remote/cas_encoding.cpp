@@ -86,30 +86,16 @@ CasUpload::CasUpload(const std::filesystem::path& object_file, std::uint64_t siz
   const bool looks_compressed = pread(in.fd, head, sizeof head, 0) == sizeof head && starts_like_zstd(head, sizeof head);
   if (size < kCompressMinSize && !looks_compressed) return;
 
-  static std::atomic<unsigned> counter{0};
-  const auto temp = temp_dir / ("upload-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".zst");
-  Fd out{open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-  if (out.fd < 0) throw errno_error("creating " + temp.string());
-  std::uint64_t compressed = 0;
-  try {
-    compressed = compress(in.fd, object_file, out.fd, temp);
-  } catch (...) {
-    unlink(temp.c_str());
-    throw;
-  }
-  if (!looks_compressed && !compression_pays(size, compressed)) {
-    unlink(temp.c_str());  // does not pay: send the object as it is
-    return;
-  }
-  file_ = temp;
-  temporary_ = true;
+  auto temp = std::make_unique<TempFile>(temp_dir, "upload-");
+  const std::uint64_t compressed = compress(in.fd, object_file, temp->fd(), temp->path());
+  if (!looks_compressed && !compression_pays(size, compressed)) return;  // send the object as it is
+  file_ = temp->path();
+  temp_ = std::move(temp);
   encoding_ = {true, size};
   stored_size_ = compressed;
 }
 
-CasUpload::~CasUpload() {
-  if (temporary_) unlink(file_.c_str());
-}
+CasUpload::~CasUpload() = default;
 
 std::optional<std::string> compress_if_it_pays(std::string_view bytes) {
   if (bytes.size() < kCompressMinSize) return std::nullopt;

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "store/remote/remote.h"
+#include "store/temp_file.h"
 
 typedef struct ZSTD_DCtx_s ZSTD_DStream;
 
@@ -42,7 +43,7 @@ class CasUpload {
 
  private:
   std::filesystem::path file_;
-  bool temporary_ = false;
+  std::unique_ptr<TempFile> temp_;  // the compressed copy, when there is one
   StoredEncoding encoding_;
   std::uint64_t stored_size_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "store/remote/file_remote.h"
 
+#include "store/temp_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -66,28 +68,17 @@ RemoteResult FileRemote::fetch_range(const std::string& key, ByteRange range, co
 }
 
 RemoteResult FileRemote::store(const std::string& key, const std::function<bool(int fd)>& write_body) {
-  static std::atomic<unsigned> counter{0};
   const auto final_path = root_ / key;
   std::error_code ec;
   std::filesystem::create_directories(final_path.parent_path(), ec);
-  // A dot name in the same directory: same file system for rename, and
-  // never mistaken for an entry.
-  const auto temp_path = final_path.parent_path() / ("." + final_path.filename().string() + "." +
-                                                     std::to_string(getpid()) + "." + std::to_string(counter++));
-  const int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_failure("creating " + temp_path.string());
-  const bool written = write_body(fd);
-  const int saved_errno = errno;
-  if (close(fd) != 0 || !written) {
-    errno = written ? errno : saved_errno;
-    RemoteResult failure = errno_failure("writing " + temp_path.string());
-    unlink(temp_path.c_str());
-    return failure;
-  }
-  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    RemoteResult failure = errno_failure("renaming into " + final_path.string());
-    unlink(temp_path.c_str());
-    return failure;
+  try {
+    // A dot name in the same directory: same file system for rename, and
+    // never mistaken for an entry.
+    TempFile temp(final_path.parent_path(), "." + final_path.filename().string() + ".");
+    if (!write_body(temp.fd())) return errno_failure("writing " + temp.path());
+    temp.commit_as(final_path);
+  } catch (const std::system_error& e) {
+    return RemoteResult::failed(e.what());
   }
   return {};
 }

@@ -9,7 +9,8 @@ namespace gocachefs {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"GOCACHEFS_DIR", "XDG_CACHE_HOME", "HOME", "GOCACHEFS_LOG_FILE", "GOCACHEFS_LOG_LEVEL"}) {
+    for (const char* name : {"GOCACHEFS_DIR", "XDG_CACHE_HOME", "HOME", "GOCACHEFS_LOG_FILE", "GOCACHEFS_LOG_LEVEL",
+                             "GOCACHEFS_UPLOAD_WAIT", "GOCACHEFS_REMOTE_READ_ONLY", "GOCACHEFS_REMOTE"}) {
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
       unsetenv(name);
     }
@@ -32,17 +33,53 @@ TEST_F(ConfigTest, StoreDirPrecedence) {
   EXPECT_EQ(resolve_store_dir("/flag dir"), "/flag dir");
 }
 
-TEST_F(ConfigTest, NoWhereToStoreIsAnError) { EXPECT_THROW(resolve_store_dir(""), std::runtime_error); }
+TEST_F(ConfigTest, NoWhereToStoreIsAnError) { EXPECT_THROW(resolve_store_dir(""), SettingsError); }
+
+TEST_F(ConfigTest, RelativeStoreDirIsMadeAbsolute) {
+  EXPECT_EQ(resolve_store_dir("rel/dir"), std::filesystem::current_path() / "rel/dir");
+}
 
 TEST_F(ConfigTest, LogDefaults) {
-  EXPECT_EQ(resolve_log_file("", "/s"), "/s/gocachefs.log");
+  EXPECT_EQ(resolve_log_file(""), "");  // the store decides
   setenv("GOCACHEFS_LOG_FILE", "/l/f.log", 1);
-  EXPECT_EQ(resolve_log_file("", "/s"), "/l/f.log");
-  EXPECT_EQ(resolve_log_file("/x.log", "/s"), "/x.log");
+  EXPECT_EQ(resolve_log_file(""), "/l/f.log");
+  EXPECT_EQ(resolve_log_file("/x.log"), "/x.log");
   EXPECT_EQ(resolve_log_level(""), "info");
   setenv("GOCACHEFS_LOG_LEVEL", "debug", 1);
   EXPECT_EQ(resolve_log_level(""), "debug");
   EXPECT_EQ(resolve_log_level("warn"), "warn");
+}
+
+// Each message names the setting and what it accepts.
+void expect_settings_error(const Flags& flags, const std::string& needle) {
+  try {
+    resolve_settings(flags);
+    ADD_FAILURE() << "no error for " << needle;
+  } catch (const SettingsError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ConfigTest, EverySettingIsChecked) {
+  setenv("HOME", "/home/u", 1);
+  expect_settings_error(Flags{.log_level = "loud"}, "--log-level \"loud\" is not a log level");
+  setenv("GOCACHEFS_LOG_LEVEL", "bogus", 1);
+  expect_settings_error(Flags{}, "GOCACHEFS_LOG_LEVEL \"bogus\" is not a log level");
+  unsetenv("GOCACHEFS_LOG_LEVEL");
+  for (const char* bad : {"abc", "-1", "1e9", "nan", "5s"}) {
+    setenv("GOCACHEFS_UPLOAD_WAIT", bad, 1);
+    expect_settings_error(Flags{}, "GOCACHEFS_UPLOAD_WAIT=\"" + std::string(bad) + "\" is not a number of seconds");
+  }
+  setenv("GOCACHEFS_UPLOAD_WAIT", "2.5", 1);
+  EXPECT_EQ(resolve_settings(Flags{}).remote.settings.upload_wait, std::chrono::milliseconds(2500));
+  setenv("GOCACHEFS_REMOTE_READ_ONLY", "maybe", 1);
+  expect_settings_error(Flags{}, "GOCACHEFS_REMOTE_READ_ONLY=\"maybe\" is not understood");
+  setenv("GOCACHEFS_REMOTE_READ_ONLY", "true", 1);
+  EXPECT_TRUE(resolve_settings(Flags{}).remote.settings.read_only);
+  setenv("GOCACHEFS_REMOTE_READ_ONLY", "0", 1);
+  EXPECT_FALSE(resolve_settings(Flags{}).remote.settings.read_only);
+  EXPECT_GE(resolve_settings(Flags{}).workers, 4u);
+  EXPECT_EQ(resolve_settings(Flags{.jobs = 3}).workers, 3u);
 }
 
 }  // namespace gocachefs

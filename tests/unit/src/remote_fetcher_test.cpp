@@ -35,7 +35,10 @@ class RemoteFetcherTest : public ::testing::Test {
     }
   }
   std::optional<ActionEntry> fetch(const std::string& action) { return fetcher.fetch(Sha256::of(action)); }
-  bool stored(const std::string& object) { return objects.has(Sha256::of(object), object.size()); }
+  bool stored(const std::string& object) {
+    const auto stamp = objects.stat(Sha256::of(object));
+    return stamp && stamp->size == object.size();
+  }
 
   static constexpr std::int64_t kPutTime = 1690000000000000000;
   TempDir remote_dir, local_dir;
