@@ -42,6 +42,9 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
   out += "hit rate: " + std::string(rate) + "\n";
   out += "puts:     " + std::to_string(counter(totals, "puts")) + " (" +
          human_bytes(static_cast<double>(counter(totals, "put_bytes"))) + ")\n";
+  if (const std::int64_t damaged = counter(totals, "corrupt_objects"); damaged > 0) {
+    out += "damaged:  " + std::to_string(damaged) + " objects no longer matched their hash and were dropped\n";
+  }
   if (totals.counters.contains("remote_hits") || totals.pending_uploads > 0) {
     out += "remote:   " + std::to_string(counter(totals, "remote_hits")) + " hits fetched (" +
            human_bytes(static_cast<double>(counter(totals, "remote_fetch_bytes"))) + "), " +

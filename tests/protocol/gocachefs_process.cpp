@@ -9,12 +9,17 @@ namespace gocachefs::testing {
 
 std::string gocachefs_binary() { return GOCACHEFS_BINARY; }
 
-GocachefsProcess::GocachefsProcess(const std::string& store_dir, std::vector<std::string> extra_args)
-    : child_([&] {
-        std::vector<std::string> argv = {gocachefs_binary(), "--dir", store_dir};
-        argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-        return argv;
-      }()) {}
+GocachefsProcess::GocachefsProcess(const std::string& store_dir, std::vector<std::string> extra_args,
+                                   const Environment& env)
+    : child_(
+          [&] {
+            std::vector<std::string> argv = {gocachefs_binary(), "--dir", store_dir};
+            argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+            return argv;
+          }(),
+          env) {}
+
+GocachefsProcess::GocachefsProcess(const CommandLine& command) : child_(command.argv) {}
 
 json GocachefsProcess::handshake() { return receive(); }
 

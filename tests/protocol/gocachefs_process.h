@@ -18,7 +18,13 @@ std::string gocachefs_binary();
 
 class GocachefsProcess {
  public:
-  explicit GocachefsProcess(const std::string& store_dir, std::vector<std::string> extra_args = {});
+  explicit GocachefsProcess(const std::string& store_dir, std::vector<std::string> extra_args = {},
+                            const Environment& env = environment_with({}));
+  // Any command line that ends up running gocachefs (under unshare, say).
+  struct CommandLine {
+    std::vector<std::string> argv;
+  };
+  explicit GocachefsProcess(const CommandLine& command);
 
   // Reads the handshake; returns it.
   json handshake();

@@ -198,7 +198,10 @@ INSTANTIATE_TEST_SUITE_P(Protocol, UnanswerableTest,
                          ::testing::Values("{\"ID\":2,\"Command\":\"get\"\n\n",  // malformed JSON
                                            "[1,2,3]\n\n",                         // not an object
                                            "{\"Command\":\"get\"}\n\n",           // no ID
-                                           "{\"ID\":\"2\",\"Command\":\"get\"}\n\n"));
+                                           "{\"ID\":\"2\",\"Command\":\"get\"}\n\n",
+                                           // beyond int64: cannot be answered without wrapping
+                                           "{\"ID\":9223372036854775808,\"Command\":\"get\"}\n\n",
+                                           "{\"ID\":18446744073709551615,\"Command\":\"get\"}\n\n"));
 
 TEST_F(ProtocolTest, EndOfInputWithoutCloseExitsCleanly) {
   helper.put(1, action("a"), "bytes");
