@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Times real go workloads with the native cache, with gocachefs and with
-# bradfitz/go-tool-cache's go-cacher (disk mode), in one run, and prints the
-# ratios. Each workload runs three ways per cache:
+# Times real go workloads with the native cache, with gocachefs, with
+# ../shared/tools/floorhelper (the protocol floor: the least any GOCACHEPROG
+# helper can cost cmd/go) and with bradfitz/go-tool-cache's go-cacher (disk
+# mode), in one run, and prints the ratios. Each workload runs three ways per cache:
 #   cold      empty cache
 #   warm      the same cache again: a no-op rebuild (median of BENCH_RUNS)
 #   new-dir   helpers only: warm store, brand-new empty GOCACHE, as on a
@@ -11,7 +12,7 @@
 #   BENCH_WORKLOAD="build-std" BENCH_RUNS=1 scripts/bench_workload.sh   quick
 #
 # Settings: BENCH_WORKLOAD (build-std-cmd vet-std build-std), BENCH_RUNS (3),
-# BENCH_ONLY (native gocachefs go-cacher), GOCACHEFS_BIN (build/gocachefs).
+# BENCH_ONLY (native gocachefs floor go-cacher), GOCACHEFS_BIN (build/gocachefs).
 # Output: a table on stdout, also written to build/bench/workload.txt;
 # the go commands' output goes to build/bench/workload.log.
 set -euo pipefail
@@ -21,7 +22,7 @@ export PATH="/usr/local/go/bin:$PATH"
 bin=${GOCACHEFS_BIN:-$repo/build/gocachefs}
 runs=${BENCH_RUNS:-3}
 workloads=${BENCH_WORKLOAD:-build-std-cmd vet-std}
-configs=${BENCH_ONLY:-native gocachefs go-cacher}
+configs=${BENCH_ONLY:-native gocachefs floor go-cacher}
 tools=$repo/build/tools
 results=$repo/build/bench
 mkdir -p "$results"
@@ -31,6 +32,16 @@ log=$results/workload.log
 if [[ " $configs " == *" gocachefs "* && ! -x $bin ]]; then
   echo "bench: $bin not found; build it first (scripts/setup.sh)" >&2
   exit 1
+fi
+if [[ " $configs " == *" floor "* ]]; then
+  floor_src=$repo/../shared/tools/floorhelper
+  if [[ ! -d $floor_src ]]; then
+    echo "bench: $floor_src not found; leaving out the floor helper" >&2
+    configs=${configs/floor/}
+  else
+    mkdir -p "$tools"
+    (cd "$floor_src" && GOFLAGS=-mod=mod go build -o "$tools/floorhelper" .)
+  fi
 fi
 if [[ " $configs " == *" go-cacher "* ]]; then
   "$repo/scripts/install_go_tool.sh" go-cacher github.com/bradfitz/go-tool-cache@v0.0.0-20260722201841-0bb331e19f64 ./cmd/go-cacher
@@ -52,6 +63,7 @@ gocacheprog() {  # config store
   case $1 in
     native) echo "" ;;
     gocachefs) echo "$bin --dir $2" ;;
+    floor) echo "$tools/floorhelper $2" ;;
     go-cacher) echo "$tools/go-cacher --cache-dir $2" ;;
   esac
 }
@@ -100,11 +112,13 @@ ratio() {  # a b
 
 {
   echo "go $(go env GOVERSION), $(nproc) cores, median of $runs warm runs, $(date -u +%Y-%m-%d)"
-  printf '%-15s %-8s %9s %10s %10s %17s %20s\n' workload phase native gocachefs go-cacher gocachefs/native gocachefs/go-cacher
+  printf '%-15s %-8s %9s %10s %8s %10s %17s %16s %20s\n' workload phase native gocachefs floor go-cacher \
+    gocachefs/native gocachefs/floor gocachefs/go-cacher
   for w in $workloads; do
     for p in cold warm new-dir; do
-      n=${t[$w,$p,native]:--} g=${t[$w,$p,gocachefs]:--} c=${t[$w,$p,go-cacher]:--}
-      printf '%-15s %-8s %9s %10s %10s %17s %20s\n' "$w" "$p" "$n" "$g" "$c" "$(ratio "$g" "$n")" "$(ratio "$g" "$c")"
+      n=${t[$w,$p,native]:--} g=${t[$w,$p,gocachefs]:--} f=${t[$w,$p,floor]:--} c=${t[$w,$p,go-cacher]:--}
+      printf '%-15s %-8s %9s %10s %8s %10s %17s %16s %20s\n' "$w" "$p" "$n" "$g" "$f" "$c" "$(ratio "$g" "$n")" \
+        "$(ratio "$g" "$f")" "$(ratio "$g" "$c")"
     done
   done
   echo "(seconds of wall time; new-dir = warm store with a brand-new empty GOCACHE)"

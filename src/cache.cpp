@@ -93,6 +93,7 @@ std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, con
   if (!entry) return std::nullopt;
   const std::string hex = to_hex(entry->output_id);
   if (!writable) {
+    // Re-hashed earlier in this session: its current stamp is trusted.
     std::lock_guard lock(base_verified_mutex_);
     if (base_verified_.contains(hex)) {
       if (const auto stamp = objects.stat(entry->output_id)) entry->set_stamp(*stamp);
@@ -104,7 +105,8 @@ std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, con
       break;
     case ObjectStore::State::kVerified:
       // Touched (copied, restored, ...) but intact: trust its new stamp.
-      spdlog::info("get {}: object {} changed on disk since it was written; re-hashed, intact", to_hex(action_id), hex);
+      spdlog::debug("get {}: object {} changed on disk since it was written; re-hashed, intact", to_hex(action_id),
+                    hex);
       if (writable) {
         try {
           index.record_stamp(entry->output_id, current);

@@ -55,9 +55,7 @@ CacheProgram::CacheProgram(Settings settings) : settings_(std::move(settings)) {
   } catch (const std::exception& e) {
     throw StartupError(e.what());
   }
-  if (!store_writable_) {
-    spdlog::warn("store {} is read-only ({}); puts go to {}", dir.string(), read_only_reason_, private_dir_.string());
-  }
+  if (!store_writable_) log_read_only();
 }
 
 CacheProgram::~CacheProgram() {
@@ -95,7 +93,11 @@ void CacheProgram::serve_read_only(const std::string& why) {
                "puts go to %s and are dropped at exit\n",
                settings_.store_dir.c_str(), why.c_str(), private_dir_.c_str());
   read_only_reason_ = why;
-  spdlog::warn("store {} is read-only ({}); puts go to {}", settings_.store_dir.string(), why, private_dir_.string());
+}
+
+void CacheProgram::log_read_only() const {
+  spdlog::warn("store {} is read-only ({}); puts go to {}", settings_.store_dir.string(), read_only_reason_,
+               private_dir_.string());
 }
 
 std::unique_ptr<Index> CacheProgram::open_index(const std::filesystem::path& store_dir, bool read_only) {
@@ -111,6 +113,7 @@ Cache& CacheProgram::open() {
       // The directory can be written but the index cannot (another user's
       // file, say): damage was repaired inside Index, so this is not damage.
       serve_read_only(e.what());
+      log_read_only();
     }
   }
   try {

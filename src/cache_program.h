@@ -41,7 +41,10 @@ class CacheProgram {
   const Settings& settings() const { return settings_; }
 
  private:
+  // Switches to a private writable store over the read-only one; says so on
+  // stderr (the log may not be open yet: log_read_only() then tells it).
   void serve_read_only(const std::string& why);
+  void log_read_only() const;
   std::unique_ptr<Index> open_index(const std::filesystem::path& store_dir, bool read_only);
 
   Settings settings_;
