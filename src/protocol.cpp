@@ -30,6 +30,8 @@ std::optional<Id> read_id(const json& object, const char* field, std::string& er
 }  // namespace
 
 Request parse_request(std::string_view line) {
+  // nlohmann's parser stops at a NUL and would take what precedes it.
+  if (line.find('\0') != std::string_view::npos) throw ProtocolError("request line contains a NUL byte");
   const json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded()) throw ProtocolError("request is not valid JSON: " + std::string(line.substr(0, 200)));
   if (!object.is_object()) throw ProtocolError("request is not a JSON object: " + std::string(line.substr(0, 200)));

@@ -27,7 +27,12 @@ std::string encode_action_record(const ActionRecord& record) {
 
 std::optional<ActionRecord> decode_action_record(std::string_view bytes) try {
   const json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || j.value("v", 0) != kFormatVersion) return std::nullopt;
+  if (!j.is_object()) return std::nullopt;
+  // Not j.value("v", 0): it converts a float to int, undefined when it is out of range.
+  const auto version = j.find("v");
+  if (version == j.end() || !version->is_number_integer() || version->get<std::int64_t>() != kFormatVersion) {
+    return std::nullopt;
+  }
   const auto output_id = j.find("output_id");
   const auto size = j.find("size");
   const auto put_time = j.find("put_time_ns");

@@ -133,4 +133,14 @@ TEST(ReadBody, UnterminatedStringStopsAtTheLineEnd) {
   EXPECT_EQ(d.rest, "{\"ID\":5}\n");
 }
 
+// Found by tests/fuzz/stream_fuzzer: the line end after a backslash was
+// taken as the escaped character, and the next request as more of the body.
+TEST(ReadBody, EscapeCutByTheLineEndStopsThere) {
+  for (const std::string line : {"\"aGVsbG8=\\", "\"aGVsbG8=\\u", "\"aGVsbG8=\\u00"}) {
+    const Decoded d = decode(line + "\n{\"ID\":5,\"Command\":\"get\"}\n", 5);
+    EXPECT_NE(d.error, "") << line;
+    EXPECT_EQ(d.rest, "{\"ID\":5,\"Command\":\"get\"}\n") << line;
+  }
+}
+
 }  // namespace gocachefs

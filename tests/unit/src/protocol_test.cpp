@@ -46,6 +46,9 @@ TEST(ParseRequest, UnanswerableRequestsAreProtocolErrors) {
   EXPECT_THROW(parse_request(R"("a string")"), ProtocolError);
   EXPECT_THROW(parse_request(R"({"Command":"get"})"), ProtocolError);
   EXPECT_THROW(parse_request(R"({"ID":"3","Command":"get"})"), ProtocolError);
+  // Found by tests/fuzz/request_fuzzer: a NUL ended parsing early.
+  EXPECT_THROW(parse_request(std::string_view("{\"ID\":1,\"Command\":\"get\"}\0{ not json", 36)), ProtocolError);
+  EXPECT_THROW(parse_request(R"({"ID":9223372036854775808,"Command":"get"})"), ProtocolError);
 }
 
 TEST(Serialize, OmitsEmptyFieldsLikeGo) {

@@ -78,6 +78,10 @@ TEST(ActionRecordTest, GarbageIsNotARecord) {
            std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj","inline_zstd":true})"),
            std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj","inline_zstd":"yes"})"),
            std::string(R"({"v":"1","output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
+           // A version that is not an integer (found by tests/fuzz/action_record_fuzzer: converting
+           // 1e27 to int was undefined behaviour).
+           std::string(R"({"v":1e27,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
+           std::string(R"({"v":1.0,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
        }) {
     EXPECT_FALSE(decode_action_record(bad)) << bad;
   }
