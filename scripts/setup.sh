@@ -12,12 +12,14 @@ cd "$(dirname "$0")/.."
 # nginx (WebDAV), python3 (the fault proxy), curl and openssl for the test
 # servers (scripts/test_server.sh); iproute2 (ip, tc) for the shaped-link
 # test. MinIO and bazel-remote come from the Go module proxy, below.
+# The lazy mount: libfuse3 to build, fuse3 (fusermount3) to mount.
 # Fuzzing (scripts/fuzz.sh): clang, and libFuzzer with the sanitizer runtimes,
 # which clang-14 only recommends (libclang-rt-14-dev).
 packages=(
   build-essential cmake ninja-build pkg-config git
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libzstd-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libmodpbase64-dev
   libgtest-dev libbenchmark-dev
+  libfuse3-dev fuse3
   clang libclang-rt-14-dev
   nginx-light python3 curl openssl zstd iproute2
 )

@@ -65,6 +65,20 @@ std::optional<CacheHit> Cache::get(const Id& action_id) {
 }
 
 std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
+  if (lazy_) {
+    CacheHit hit;
+    switch (lazy_->get(action_id, hit)) {
+      case LazyRemote::Outcome::kHit:
+        ++remote_hits_;
+        ++hits_;
+        return hit;
+      case LazyRemote::Outcome::kMiss:
+        ++misses_;
+        return std::nullopt;
+      case LazyRemote::Outcome::kUnavailable:
+        break;
+    }
+  }
   const auto entry = fetcher_->fetch(action_id);
   if (!entry) {
     ++misses_;
@@ -156,6 +170,7 @@ std::string Cache::finish_put(PendingPut& put) {
   ++puts_;
   put_bytes_ += static_cast<std::int64_t>(put.size);
   if (uploader_) uploader_->wake();
+  if (uploader_ && lazy_) lazy_->uploads_queued();
   return objects_.path_of(put.output_id);
 }
 

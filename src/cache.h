@@ -49,6 +49,20 @@ struct ReadOnlyStore {
   Index& index;
 };
 
+// Answers local misses through the daemon's lazy mount (src/daemon/).
+class LazyRemote {
+ public:
+  enum class Outcome {
+    kHit,
+    kMiss,
+    kUnavailable,  // the daemon cannot be had: the cache fetches eagerly itself
+  };
+  virtual ~LazyRemote() = default;
+  virtual Outcome get(const Id& action_id, CacheHit& hit) = 0;
+  // Puts were queued for upload: the daemon sends what is left after we go.
+  virtual void uploads_queued() = 0;
+};
+
 class RemoteFetcher;
 class RemoteHealth;
 class Uploader;
@@ -66,6 +80,8 @@ class Cache {
   // including a failing index, is a miss (logged). Fast: no network.
   std::optional<CacheHit> get_local(const Id& action_id);
   bool has_remote() const { return remote_ != nullptr; }
+  // Local misses go to `lazy` first (may be null: eager fetches only).
+  void use_lazy(LazyRemote* lazy) { lazy_ = lazy; }
   // After a local miss: asks the remote (blocking; a failing remote is a miss).
   std::optional<CacheHit> get_remote(const Id& action_id);
   // Both, in order.
@@ -98,6 +114,7 @@ class Cache {
   Remote* remote_;
   RemoteSettings settings_;
   const ReadOnlyStore* base_;
+  LazyRemote* lazy_ = nullptr;
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<Uploader> uploader_;  // null when read-only

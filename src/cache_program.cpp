@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "src/daemon/daemon_client.h"
 #include "src/logging.h"
 #include "store/temp_file.h"
 
@@ -61,6 +62,7 @@ CacheProgram::CacheProgram(Settings settings) : settings_(std::move(settings)) {
 CacheProgram::~CacheProgram() {
   // Everything that has files open in the private store goes first.
   cache_.reset();
+  lazy_.reset();
   remote_.reset();
   base_.reset();
   base_index_.reset();
@@ -147,6 +149,11 @@ Cache& CacheProgram::open() {
     }
   }
   cache_ = std::make_unique<Cache>(*objects_, *index_, remote_.get(), remote.settings, base_ ? &*base_ : nullptr);
+  // The daemon writes fetched objects into the store: not for a read-only one.
+  if (remote_ && store_writable_ && settings_.lazy != LazyMode::kOff) {
+    lazy_ = std::make_unique<DaemonClient>(settings_);
+    cache_->use_lazy(lazy_.get());
+  }
   spdlog::info("serving store {}{} with {} workers, remote {}{}", settings_.store_dir.string(),
                store_writable_ ? "" : " (read-only)", settings_.workers, remote_ ? remote_->describe() : "none",
                remote.settings.read_only ? " (read-only)" : "");

@@ -105,6 +105,24 @@ Settings resolve_settings(const Flags& flags) {
   // while some wait on the disk or on SQLite's lock.
   settings.workers = flags.jobs ? flags.jobs : std::max(4u, 2 * std::thread::hardware_concurrency());
   settings.remote = resolve_remote(flags);
+  const std::string lazy = !flags.lazy.empty() ? flags.lazy : env("GOCACHEFS_LAZY");
+  if (lazy.empty() || lazy == "auto") {
+    settings.lazy = LazyMode::kAuto;
+  } else if (lazy == "on") {
+    settings.lazy = LazyMode::kOn;
+  } else if (lazy == "off") {
+    settings.lazy = LazyMode::kOff;
+  } else {
+    throw SettingsError((flags.lazy.empty() ? "GOCACHEFS_LAZY=\"" : "--lazy \"") + lazy +
+                        "\" is not understood: use auto, on or off");
+  }
+  settings.mount_dir = flags.mount.empty() ? settings.store_dir / "mnt" : std::filesystem::absolute(flags.mount);
+  double idle = flags.daemon_idle_seconds;
+  if (idle < 0) {
+    const std::string from_env = env("GOCACHEFS_DAEMON_IDLE");
+    idle = from_env.empty() ? 600 : seconds_setting(from_env, "GOCACHEFS_DAEMON_IDLE");
+  }
+  settings.daemon_idle = std::chrono::seconds(static_cast<long long>(idle));
   return settings;
 }
 

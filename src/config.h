@@ -3,6 +3,7 @@
 // SettingsError whose message names it and says what it accepts.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -29,6 +30,16 @@ struct Flags {
   bool remote_read_only = false;
   std::vector<std::string> remote_headers;
   double upload_wait_seconds = -1;
+  std::string lazy;
+  std::string mount;
+  double daemon_idle_seconds = -1;
+};
+
+// Whether remote hits are served lazily through the daemon's FUSE mount.
+enum class LazyMode {
+  kAuto,  // when FUSE works here, else eager fetches (one log line)
+  kOn,    // FUSE or a clear error
+  kOff,   // eager fetches, in the go command's own gocachefs
 };
 
 struct RemoteConfig {
@@ -43,6 +54,9 @@ struct Settings {
   std::string log_level;            // one of trace, debug, info, warn, error, critical, off
   unsigned workers = 0;             // requests served at once
   RemoteConfig remote;
+  LazyMode lazy = LazyMode::kAuto;
+  std::filesystem::path mount_dir;  // the daemon's mount: <store>/mnt unless set
+  std::chrono::seconds daemon_idle{600};
 };
 
 // Every setting, checked. Throws SettingsError.

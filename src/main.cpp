@@ -1,19 +1,25 @@
 // gocachefs: a GOCACHEPROG cache program for the go command.
 //
-//   gocachefs [options]         speak the protocol on stdin/stdout (cmd/go runs this)
-//   gocachefs stats [options]   show what the store holds and how it served
+//   gocachefs [options]          speak the protocol on stdin/stdout (cmd/go runs this)
+//   gocachefs stats [options]    show what the store holds and how it served
+//   gocachefs daemon [options]   serve the lazy mount (started on demand; see src/daemon/daemon.h)
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "src/cache_program.h"
 #include "src/config.h"
+#include "src/daemon/daemon.h"
+#include "src/daemon/daemon_socket.h"
 #include "src/logging.h"
 #include "src/session.h"
 #include "src/stats.h"
@@ -71,7 +77,44 @@ int stats(const Flags& flags) {
   const bool writable = access(store_dir.c_str(), W_OK) == 0;
   Index index(index_path(store_dir), IndexOptions{.read_only = !writable, .on_repair = report_index_repair});
   std::fputs(format_stats(store_dir, index.totals()).c_str(), stdout);
+  // The daemon, if one runs for this store.
+  if (const int fd = connect_to(daemon_socket_path(store_dir)); fd >= 0) {
+    LineConnection daemon(fd);
+    const auto status = daemon.send({{"op", "status"}}) ? daemon.receive(2000) : std::nullopt;
+    if (status) {
+      std::printf("daemon:   up, mount %s, %s files open\n", status->value("mount", "?").c_str(),
+                  std::to_string(status->value("open_files", 0)).c_str());
+    }
+  } else {
+    std::printf("daemon:   not running\n");
+  }
   return 0;
+}
+
+// Stops the store's daemon, which unmounts; waits until it has gone (it holds
+// daemon.lock for its whole life).
+int stop(const Flags& flags) {
+  const auto store_dir = resolve_store_dir(flags.dir);
+  const int fd = connect_to(daemon_socket_path(store_dir));
+  if (fd < 0) return 0;
+  LineConnection daemon(fd);
+  if (!daemon.send({{"op", "stop"}}) || !daemon.receive(5000)) return 1;
+  const int lock = open((store_dir / "daemon.lock").c_str(), O_RDWR | O_CLOEXEC);
+  for (int i = 0; lock >= 0 && i < 500; ++i) {
+    if (flock(lock, LOCK_EX | LOCK_NB) == 0) {
+      close(lock);
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::fprintf(stderr, "gocachefs: the daemon did not stop within 10 s\n");
+  return 1;
+}
+
+int daemon(const Flags& flags) {
+  signal(SIGPIPE, SIG_IGN);
+  Daemon daemon(resolve_settings(flags));
+  return daemon.run();
 }
 
 }  // namespace
@@ -103,8 +146,19 @@ int main(int argc, char** argv) {
   app.add_option("--upload-wait", flags.upload_wait_seconds,
                  "Seconds the go command's exit waits for queued uploads (default: $GOCACHEFS_UPLOAD_WAIT, else 60)")
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--lazy", flags.lazy,
+                 "Serve remote hits lazily from a FUSE mount: auto (when FUSE works here), on, off "
+                 "(default: $GOCACHEFS_LAZY, else auto)");
+  app.add_option("--mount", flags.mount, "Where the daemon mounts its lazy files (default: <dir>/mnt)");
+  app.add_option("--daemon-idle", flags.daemon_idle_seconds,
+                 "Seconds the daemon stays with no client and no open file (default: $GOCACHEFS_DAEMON_IDLE, else 600)")
+      ->check(CLI::Range(0.0, 86400.0));
   auto* stats_command = app.add_subcommand("stats", "Show entries, bytes, hits and misses of the store");
   stats_command->fallthrough();
+  auto* daemon_command = app.add_subcommand("daemon", "Serve the lazy mount of a store (clients start it)");
+  daemon_command->fallthrough();
+  auto* stop_command = app.add_subcommand("stop", "Stop the store's daemon, unmounting its lazy files");
+  stop_command->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -112,7 +166,10 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help and --version print to stdout, errors to stderr
   }
   try {
-    return stats_command->parsed() ? stats(flags) : serve(flags);
+    if (stats_command->parsed()) return stats(flags);
+    if (daemon_command->parsed()) return daemon(flags);
+    if (stop_command->parsed()) return stop(flags);
+    return serve(flags);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     std::fprintf(stderr, "gocachefs: %s\n", e.what());

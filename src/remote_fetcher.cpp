@@ -21,6 +21,17 @@ std::optional<ActionEntry> RemoteFetcher::fetch(const Id& action_id) {
 }
 
 std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
+  const auto found = fetch_record(action_id);
+  if (!found) return std::nullopt;
+  auto stamp = local_object(*found);
+  if (!stamp) stamp = fetch_object(*found);
+  if (!stamp || !record(action_id, *found, *stamp)) return std::nullopt;
+  ActionEntry entry{found->output_id, found->size, found->put_time_ns, now_unix_ns()};
+  entry.set_stamp(*stamp);
+  return entry;
+}
+
+std::optional<ActionRecord> RemoteFetcher::fetch_record(const Id& action_id) {
   std::string record_bytes;
   const RemoteResult result = remote_.fetch("ac/" + to_hex(action_id), [&](const char* data, std::size_t size) {
     if (record_bytes.size() + size > kMaxRecordSize) return false;
@@ -36,24 +47,29 @@ std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
     return std::nullopt;
   }
   bytes_fetched_ += record_bytes.size();
-  const auto record = decode_action_record(record_bytes);
-  if (!record) {
+  auto decoded = decode_action_record(record_bytes);
+  if (!decoded) {
     health_.failed(RemoteResult::failed("ac/" + to_hex(action_id) + " is not an action record"));
     return std::nullopt;
   }
-  auto stamp = local_object(*record);
-  if (!stamp) stamp = object_flights_.run(record->output_id, [&] { return store_object(*record); });
-  if (!stamp) return std::nullopt;
   health_.succeeded();
-  ActionEntry entry{record->output_id, record->size, record->put_time_ns, now_unix_ns()};
-  entry.set_stamp(*stamp);
+  return decoded;
+}
+
+std::optional<ObjectStamp> RemoteFetcher::fetch_object(const ActionRecord& record) {
+  return object_flights_.run(record.output_id, [&] { return store_object(record); });
+}
+
+bool RemoteFetcher::record(const Id& action_id, const ActionRecord& record, const ObjectStamp& stamp) {
+  ActionEntry entry{record.output_id, record.size, record.put_time_ns, now_unix_ns()};
+  entry.set_stamp(stamp);
   try {
     index_.record_put(action_id, entry);
   } catch (const std::exception& e) {
     spdlog::warn("recording fetched action {}: {}", to_hex(action_id), e.what());
-    return std::nullopt;
+    return false;
   }
-  return entry;
+  return true;
 }
 
 std::optional<ObjectStamp> RemoteFetcher::local_object(const ActionRecord& record) {

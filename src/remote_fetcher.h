@@ -24,13 +24,21 @@ class RemoteFetcher {
   // when the remote does not have it or cannot deliver it intact.
   std::optional<ActionEntry> fetch(const Id& action_id);
 
+  // The parts of fetch(), for the lazy mount's daemon.
+  // The action's record; empty when the remote does not have it (or fails).
+  std::optional<ActionRecord> fetch_record(const Id& action_id);
+  // The stamp of the record's object when it is already stored intact.
+  std::optional<ObjectStamp> local_object(const ActionRecord& record);
+  // Stores the object (from the record when it carries it whole, else from
+  // cas/), verified, once however many threads ask; its stamp once stored.
+  std::optional<ObjectStamp> fetch_object(const ActionRecord& record);
+  // Records the action in the index as stored locally; false when it cannot.
+  bool record(const Id& action_id, const ActionRecord& record, const ObjectStamp& stamp);
+
   std::uint64_t bytes_fetched() const { return bytes_fetched_; }
 
  private:
   std::optional<ActionEntry> fetch_once(const Id& action_id);
-  // The stamp of the record's object when it is already stored intact.
-  std::optional<ObjectStamp> local_object(const ActionRecord& record);
-  // Fetches the object unless the record carries it; its stamp once stored.
   std::optional<ObjectStamp> store_object(const ActionRecord& record);
 
   ObjectStore& objects_;

@@ -1,5 +1,6 @@
 #include "src/stats.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace gocachefs {
@@ -44,6 +45,14 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
          human_bytes(static_cast<double>(counter(totals, "put_bytes"))) + ")\n";
   if (const std::int64_t damaged = counter(totals, "corrupt_objects"); damaged > 0) {
     out += "damaged:  " + std::to_string(damaged) + " objects no longer matched their hash and were dropped\n";
+  }
+  if (const std::int64_t lazy = counter(totals, "lazy_hits"); lazy > 0) {
+    const std::int64_t served = counter(totals, "lazy_bytes_served"), fetched = counter(totals, "lazy_bytes_fetched");
+    out += "lazy:     " + std::to_string(lazy) + " hits from the mount (" + human_bytes(static_cast<double>(served)) +
+           "), " + std::to_string(counter(totals, "lazy_objects_opened")) + " objects opened, " +
+           human_bytes(static_cast<double>(fetched)) + " fetched on open, " +
+           human_bytes(static_cast<double>(std::max<std::int64_t>(0, served - fetched))) + " never fetched, " +
+           std::to_string(counter(totals, "lazy_fetches_failed")) + " fetches failed\n";
   }
   if (totals.counters.contains("remote_hits") || totals.pending_uploads > 0) {
     out += "remote:   " + std::to_string(counter(totals, "remote_hits")) + " hits fetched (" +

@@ -45,6 +45,8 @@ class Machine {
     overrides["GOFLAGS"] = "-mod=mod";
     overrides["CGO_ENABLED"] = "1";
     overrides["GOENV"] = "off";
+    // Eager fetches: what these tests are about (tests/e2e/lazy_test.cpp has the lazy mount).
+    overrides["GOCACHEFS_LAZY"] = "off";
     for (const auto& [k, v] : extra) overrides[k] = v;
     std::vector<std::string> argv = {"go"};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -1,0 +1,180 @@
+#include "src/daemon/daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <thread>
+
+#include "fuse/mount.h"
+#include "src/cache.h"
+#include "src/daemon/daemon_socket.h"
+#include "src/logging.h"
+
+namespace gocachefs {
+
+namespace {
+
+using nlohmann::json;
+
+void remember_failure(const std::filesystem::path& store_dir, const std::string& reason) {
+  spdlog::error("daemon: {}", reason);
+  std::ofstream(daemon_failure_path(store_dir)) << reason << "\n";
+}
+
+}  // namespace
+
+std::filesystem::path daemon_failure_path(const std::filesystem::path& store_dir) {
+  return store_dir / "daemon.failed";
+}
+
+Daemon::Daemon(Settings settings) : settings_(std::move(settings)) {}
+
+Daemon::~Daemon() {
+  // The mount goes first: its workers call into gets_ and the fetcher.
+  if (fs_) fs_->unmount();
+  uploader_.reset();
+  fs_.reset();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+int Daemon::run() {
+  const auto& dir = settings_.store_dir;
+  std::filesystem::create_directories(dir);
+  lock_fd_ = open((dir / "daemon.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return 0;  // another daemon serves this store
+  start_logging(settings_.log_file.empty() ? dir / "gocachefs.log" : settings_.log_file, settings_.log_level);
+  if (settings_.remote.url.empty()) {
+    remember_failure(dir, "no remote is set: the lazy mount serves remote objects only");
+    return 1;
+  }
+  objects_ = std::make_unique<ObjectStore>(dir);
+  index_ = std::make_unique<Index>(dir / "index.sqlite");
+  try {
+    remote_ = make_remote(settings_.remote.url, settings_.remote.options);
+  } catch (const std::invalid_argument& e) {
+    remember_failure(dir, std::string("remote disabled: ") + e.what());
+    return 1;
+  }
+  health_ = std::make_unique<RemoteHealth>(remote_->describe());
+  fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
+  gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
+  fs_ = std::make_unique<LazyFs>(*gets_);
+  cleanup_stale_mount(settings_.mount_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(settings_.mount_dir, ec);
+  if (const std::string error = fs_->mount(settings_.mount_dir); !error.empty()) {
+    remember_failure(dir, "cannot mount " + settings_.mount_dir.string() + ": " + error);
+    fs_.reset();
+    return kDaemonNoFuse;
+  }
+  gets_->attach(*fs_);
+  std::filesystem::remove(daemon_failure_path(dir), ec);
+  if (!settings_.remote.settings.read_only) {
+    uploader_ = std::make_unique<Uploader>(*objects_, *index_, *remote_, *health_, settings_.remote.settings.upload_threads);
+  }
+  const auto socket_path = daemon_socket_path(dir);
+  const int listen_fd = listen_on(socket_path);
+  spdlog::info("daemon: serving {} at {}, remote {}, socket {}", dir.string(), settings_.mount_dir.string(),
+               remote_->describe(), socket_path.string());
+
+  last_activity_ns_ = now_unix_ns();
+  const std::int64_t idle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(settings_.daemon_idle).count();
+  for (;;) {
+    pollfd ready{listen_fd, POLLIN, 0};
+    if (poll(&ready, 1, 200) > 0) {
+      const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0 && !peer_is_us(fd)) {
+        spdlog::warn("daemon: refused a connection from another user");
+        close(fd);
+      } else if (fd >= 0) {
+        ++connections_;
+        last_activity_ns_ = now_unix_ns();
+        std::thread([this, fd] { serve_connection(fd); }).detach();
+      }
+    }
+    flush_counters();
+    // Idle: no client, no file open in the mount (a tool that `go list
+    // -export` handed a path to), for the whole idle time.
+    if (fs_->open_files() > 0 || connections_ > 0) last_activity_ns_ = now_unix_ns();
+    if (stopping_ || now_unix_ns() - last_activity_ns_ >= idle_ns) break;
+  }
+  spdlog::info("daemon: {}, leaving", stopping_ ? "asked to stop" : "idle");
+  close(listen_fd);
+  unlink(socket_path.c_str());
+  fs_->unmount();
+  flush_counters();
+  return 0;
+}
+
+void Daemon::serve_connection(int fd) {
+  LineConnection connection(fd);
+  while (const auto request = connection.receive()) {
+    last_activity_ns_ = now_unix_ns();
+    const std::string op = request->value("op", "");
+    json reply;
+    if (op == "get") {
+      const auto action = id_from_hex(request->value("action", ""));
+      const auto hit = action ? gets_->get(*action) : std::nullopt;
+      if (hit) {
+        reply["hit"] = {{"output", to_hex(hit->entry.output_id)},
+                        {"size", hit->entry.size},
+                        {"time", hit->entry.put_time_ns},
+                        {"path", hit->disk_path}};
+        if (hit->lazy) {
+          ++lazy_hits_;
+          lazy_bytes_served_ += hit->entry.size;
+        }
+      } else {
+        reply["miss"] = true;
+      }
+    } else if (op == "stop") {
+      stopping_ = true;
+      reply["ok"] = true;
+    } else if (op == "wake") {
+      if (uploader_) uploader_->wake();
+      reply["ok"] = true;
+    } else if (op == "status") {
+      const LazyFsCounters c = fs_->counters();
+      reply = {{"mount", settings_.mount_dir.string()}, {"lazy_hits", lazy_hits_.load()},
+               {"objects_opened", c.objects_opened}, {"bytes_fetched", c.bytes_fetched},
+               {"fetches_failed", c.fetches_failed}, {"open_files", fs_->open_files()}};
+    } else {
+      reply["error"] = "unknown op \"" + op + "\"";
+    }
+    // Fetches that failed since the last answer: the daemon has no terminal,
+    // so the next client says it on its go command's.
+    if (auto failures = gets_->take_failures(); !failures.empty()) reply["notices"] = failures;
+    if (!connection.send(reply)) break;
+  }
+  --connections_;
+  last_activity_ns_ = now_unix_ns();
+}
+
+void Daemon::flush_counters() {
+  const LazyFsCounters now = fs_->counters();
+  const std::uint64_t hits = lazy_hits_, served = lazy_bytes_served_, fetched = fetcher_->bytes_fetched();
+  std::map<std::string, std::int64_t> deltas = {
+      {"lazy_hits", static_cast<std::int64_t>(hits - flushed_lazy_hits_)},
+      {"lazy_bytes_served", static_cast<std::int64_t>(served - flushed_lazy_bytes_served_)},
+      {"lazy_bytes_fetched", static_cast<std::int64_t>(now.bytes_fetched - flushed_.bytes_fetched)},
+      {"lazy_fetches_failed", static_cast<std::int64_t>(now.fetches_failed - flushed_.fetches_failed)},
+      {"lazy_objects_opened", static_cast<std::int64_t>(now.objects_opened - flushed_.objects_opened)},
+      {"remote_fetch_bytes", static_cast<std::int64_t>(fetched - flushed_fetch_bytes_)}};
+  try {
+    index_->add_to_counters(deltas);
+    flushed_ = now;
+    flushed_lazy_hits_ = hits;
+    flushed_lazy_bytes_served_ = served;
+    flushed_fetch_bytes_ = fetched;
+  } catch (const std::exception& e) {
+    spdlog::warn("daemon: saving counters: {}", e.what());
+  }
+}
+
+}  // namespace gocachefs

@@ -1,0 +1,104 @@
+#include "src/daemon/lazy_gets.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
+
+namespace gocachefs {
+
+namespace {
+
+// A fetch that fails is tried again this many times, after a jittered pause
+// that doubles from kRetryPause: about 6 s in all, short enough that a
+// compiler waiting on the read does not look hung.
+constexpr int kFetchAttempts = 4;
+constexpr auto kRetryPause = std::chrono::milliseconds(400);
+
+std::chrono::milliseconds jittered(std::chrono::milliseconds pause) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  return std::chrono::milliseconds(std::uniform_int_distribution<long>(pause.count() / 2, pause.count())(random));
+}
+
+}  // namespace
+
+LazyGets::LazyGets(ObjectStore& objects, Remote& remote, RemoteHealth& health, RemoteFetcher& fetcher,
+                   std::filesystem::path mount_dir)
+    : objects_(objects), remote_(remote), health_(health), fetcher_(fetcher), mount_dir_(std::move(mount_dir)) {}
+
+std::optional<LazyHit> LazyGets::get(const Id& action_id) {
+  // While the remote is failing, nothing remote-only is answered: its bytes
+  // could not be fetched.
+  if (!health_.allow() || !fs_) return std::nullopt;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = remote_only_.find(action_id); it != remote_only_.end()) {
+      if (fs_->failed(it->second.output_id)) {
+        remote_only_.erase(it);  // a miss now: the build rebuilds it
+        return std::nullopt;
+      }
+      const ActionRecord& record = it->second;
+      return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
+    }
+  }
+  const auto record = fetcher_.fetch_record(action_id);
+  if (!record) return std::nullopt;
+  ActionEntry entry{record->output_id, record->size, record->put_time_ns};
+  auto stamp = fetcher_.local_object(*record);
+  if (!stamp && record->inlines_whole_object()) stamp = fetcher_.fetch_object(*record);
+  if (stamp) {
+    if (!fetcher_.record(action_id, *record, *stamp)) return std::nullopt;
+    return LazyHit{entry, objects_.path_of(record->output_id), false};
+  }
+  if (fs_->failed(record->output_id)) return std::nullopt;
+  // Known to exist on the remote now: a record proves nothing of cas/.
+  const std::string key = "cas/" + to_hex(record->output_id);
+  const RemoteResult exists = remote_.fetch_range(key, ByteRange{0, 1}, [](const char*, std::size_t) { return true; });
+  if (!exists.ok()) {
+    if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
+    return std::nullopt;
+  }
+  if (!fs_->add(LazyObject{record->output_id, record->size, record->inline_bytes})) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  remote_only_.emplace(action_id, *record);
+  return LazyHit{entry, mount_dir_ / to_hex(record->output_id), true};
+}
+
+FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
+  const ActionRecord wanted{output_id, size, 0, ""};
+  auto pause = kRetryPause;
+  std::optional<ObjectStamp> stamp;
+  for (int attempt = 1; attempt <= kFetchAttempts && !stamp; ++attempt) {
+    stamp = fetcher_.local_object(wanted);
+    if (!stamp) stamp = fetcher_.fetch_object(wanted);
+    if (!stamp && attempt < kFetchAttempts) {
+      std::this_thread::sleep_for(jittered(pause));
+      pause *= 2;
+    }
+  }
+  if (!stamp) {
+    const std::string error = "object " + to_hex(output_id) + " could not be fetched from " + remote_.describe() +
+                              "; the build that needs it fails once, and the next one rebuilds it";
+    std::lock_guard lock(mutex_);
+    failures_.push_back(error);
+    return {"", error};
+  }
+  // Its actions are local from now on: the next get answers the store path.
+  std::lock_guard lock(mutex_);
+  for (auto it = remote_only_.begin(); it != remote_only_.end();) {
+    if (it->second.output_id == output_id) {
+      fetcher_.record(it->first, it->second, *stamp);
+      it = remote_only_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return {objects_.path_of(output_id), ""};
+}
+
+std::vector<std::string> LazyGets::take_failures() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(failures_, {});
+}
+
+}  // namespace gocachefs
