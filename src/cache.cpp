@@ -169,6 +169,10 @@ std::string Cache::finish_put(PendingPut& put) {
   index_.record_put(put.action_id, entry, uploader_ != nullptr);
   ++puts_;
   put_bytes_ += static_cast<std::int64_t>(put.size);
+  if (uploader_) {
+    std::lock_guard lock(own_uploads_mutex_);
+    own_uploads_.push_back(put.action_id);
+  }
   if (uploader_) uploader_->wake();
   if (uploader_ && lazy_) lazy_->uploads_queued();
   return objects_.path_of(put.output_id);
@@ -177,7 +181,12 @@ std::string Cache::finish_put(PendingPut& put) {
 void Cache::finish_uploads() {
   if (!uploader_) return;
   const auto start = std::chrono::steady_clock::now();
-  const std::uint64_t left = uploader_->drain(settings_.upload_wait);
+  std::optional<std::vector<Id>> only;
+  if (lazy_ && lazy_->sends_backlog()) {
+    std::lock_guard lock(own_uploads_mutex_);
+    only = own_uploads_;
+  }
+  const std::uint64_t left = uploader_->drain(only, settings_.upload_wait);
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   if (left > 0) {
     spdlog::warn("close: {} uploads still queued after {} ms; a later gocachefs will send them", left, waited.count());

@@ -61,6 +61,9 @@ class LazyRemote {
   virtual Outcome get(const Id& action_id, CacheHit& hit) = 0;
   // Puts were queued for upload: the daemon sends what is left after we go.
   virtual void uploads_queued() = 0;
+  // Whether a daemon is up to send the upload queue after this process has
+  // gone: close then waits for this session's own puts only.
+  virtual bool sends_backlog() = 0;
 };
 
 class RemoteFetcher;
@@ -96,7 +99,8 @@ class Cache {
   std::string finish_put(PendingPut& put);
 
   // Before answering close: waits (up to RemoteSettings::upload_wait) for
-  // queued uploads, so a CI job that ends does not lose them.
+  // queued uploads, so a CI job that ends does not lose them: all of them,
+  // or only this session's when a daemon sends the rest.
   void finish_uploads();
 
   // Writes the last-use marks and counters gathered so far to the index.
@@ -118,6 +122,9 @@ class Cache {
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<Uploader> uploader_;  // null when read-only
+
+  std::mutex own_uploads_mutex_;
+  std::vector<Id> own_uploads_;  // actions this session queued for upload
 
   std::mutex uses_mutex_;
   std::vector<Id> uses_;  // objects hit since the last flush

@@ -59,24 +59,32 @@ Uploader::~Uploader() {
 
 void Uploader::wake() { work_ready_.notify_one(); }
 
-std::uint64_t Uploader::drain(std::chrono::milliseconds limit) {
+std::uint64_t Uploader::drain(const std::optional<std::vector<Id>>& only, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   {
     std::lock_guard lock(mutex_);
     draining_ = true;  // retries become due at once
   }
   work_ready_.notify_all();
+  std::vector<Id> waiting = only.value_or(std::vector<Id>{});
   std::uint64_t pending = 0;
   for (;;) {
     try {
-      pending = index_.pending_uploads();
+      if (only) {
+        waiting = index_.still_queued(waiting);
+        pending = waiting.size();
+      } else {
+        pending = index_.pending_uploads();
+      }
     } catch (const std::exception& e) {
-      spdlog::warn("counting pending uploads: {}", e.what());
+      spdlog::warn("looking for pending uploads: {}", e.what());
       break;
     }
     std::unique_lock lock(mutex_);
-    // Done when nothing is queued and no thread is still finishing a batch.
-    if ((pending == 0 && in_flight_ == 0) || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
+    // Done when nothing is queued and no thread is still finishing a batch
+    // (a listed action leaves the queue only once sent).
+    const bool done = pending == 0 && (only || in_flight_ == 0);
+    if (done || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
     progress_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
   }
   std::lock_guard lock(mutex_);

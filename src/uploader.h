@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -27,9 +28,11 @@ class Uploader {
 
   // New uploads are queued.
   void wake();
-  // Waits until the queue is empty, the remote is failing, or `limit` has
-  // passed. Returns the number of uploads still queued.
-  std::uint64_t drain(std::chrono::milliseconds limit);
+  // Waits until the queue is empty (or, given `only`, until those actions
+  // have left it: uploads others queued are then sent meanwhile but not
+  // waited for), the remote is failing, or `limit` has passed. Returns how
+  // many of those it waited for are still queued.
+  std::uint64_t drain(const std::optional<std::vector<Id>>& only, std::chrono::milliseconds limit);
 
   // Running totals for this process: bytes on the wire, the objects' own
   // sizes before compression, actions sent.

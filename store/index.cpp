@@ -463,6 +463,21 @@ std::uint64_t Index::pending_uploads() {
   });
 }
 
+std::vector<Id> Index::still_queued(const std::vector<Id>& action_ids) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> queued;
+    Statement select(db_, "SELECT 1 FROM uploads WHERE action_id = ?");
+    for (const Id& id : action_ids) {
+      select.bind(1, id);
+      const bool found = select.step();
+      select.reset();
+      if (found) queued.push_back(id);
+    }
+    return queued;
+  });
+}
+
 void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) {
   if (output_ids.empty()) return;
   std::lock_guard lock(mutex_);

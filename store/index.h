@@ -103,6 +103,8 @@ class Index {
   // Attempts made so far for a queued upload (0 when not queued).
   int upload_attempts(const Id& action_id);
   std::uint64_t pending_uploads();
+  // Those of `action_ids` still in the upload queue.
+  std::vector<Id> still_queued(const std::vector<Id>& action_ids);
   // Marks objects as used at `now_ns`, unless marked within the granularity.
   void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
   std::optional<std::int64_t> last_used_ns(const Id& output_id);

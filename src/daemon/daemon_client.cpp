@@ -221,3 +221,15 @@ void DaemonClient::uploads_queued() {
 }
 
 }  // namespace gocachefs
+
+namespace gocachefs {
+
+bool DaemonClient::sends_backlog() {
+  if (unavailable_ || settings_.remote.settings.read_only) return false;
+  const int fd = connect_to(socket_path_);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+}  // namespace gocachefs

@@ -27,6 +27,7 @@ class DaemonClient : public LazyRemote {
 
   Outcome get(const Id& action_id, CacheHit& hit) override;
   void uploads_queued() override;
+  bool sends_backlog() override;
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);

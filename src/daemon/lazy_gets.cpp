@@ -68,7 +68,8 @@ FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
   const ActionRecord wanted{output_id, size, 0, ""};
   auto pause = kRetryPause;
   std::optional<ObjectStamp> stamp;
-  for (int attempt = 1; attempt <= kFetchAttempts && !stamp; ++attempt) {
+  // A remote known to be down (its breaker open) is not tried again.
+  for (int attempt = 1; attempt <= kFetchAttempts && !stamp && health_.allow(); ++attempt) {
     stamp = fetcher_.local_object(wanted);
     if (!stamp) stamp = fetcher_.fetch_object(wanted);
     if (!stamp && attempt < kFetchAttempts) {

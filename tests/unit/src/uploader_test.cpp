@@ -60,7 +60,7 @@ TEST_F(UploaderTest, SendsObjectThenRecord) {
   put(index, "large", large);
   Uploader uploader(objects, index, remote, health, 2);
   uploader.wake();
-  EXPECT_EQ(uploader.drain(std::chrono::seconds(20)), 0u);
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u);
 
   const auto cas_exists = [&](const std::string& object) {
     return std::filesystem::exists(remote_dir / ("cas/" + to_hex(Sha256::of(object))));
@@ -97,7 +97,7 @@ TEST_F(UploaderTest, QueueOutlivesTheProcessThatFilledIt) {
   Index index(local_dir / "index.sqlite");
   EXPECT_EQ(index.pending_uploads(), 2u);
   Uploader uploader(objects, index, remote, health, 1);
-  EXPECT_EQ(uploader.drain(std::chrono::seconds(20)), 0u);
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u);
   EXPECT_TRUE(remote_record("a"));
   EXPECT_TRUE(remote_record("b"));
 }
@@ -110,10 +110,27 @@ TEST_F(UploaderTest, FailingRemoteKeepsTheQueueAndDrainGivesUp) {
   {
     Uploader uploader(objects, index, broken, health, 1);
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(uploader.drain(std::chrono::seconds(2)), 1u);
+    EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(2)), 1u);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   }
   EXPECT_EQ(index.pending_uploads(), 1u);
+}
+
+TEST_F(UploaderTest, DrainWaitsForItsOwnUploadsOnly) {
+  Index index(local_dir / "index.sqlite");
+  // Theirs is held for an hour by another process's uploader; mine is free.
+  put(index, "theirs", "an object another go command queued");
+  const std::int64_t now = now_unix_ns(), hour = 3600LL * 1000 * 1000 * 1000;
+  ASSERT_EQ(index.claim_uploads(now, now, now + hour, 10).size(), 1u);
+  put(index, "mine", "my object");
+  Uploader uploader(objects, index, remote, health, 1);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(uploader.drain(std::vector<Id>{Sha256::of("mine")}, std::chrono::seconds(30)), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "waited for someone else's upload";
+  // Without a list, drain waits for the whole queue: theirs stays, so it gives up.
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::milliseconds(300)), 1u);
+  EXPECT_TRUE(remote_record("mine"));
+  EXPECT_EQ(index.still_queued({Sha256::of("mine"), Sha256::of("theirs")}), std::vector<Id>{Sha256::of("theirs")});
 }
 
 }  // namespace
