@@ -20,8 +20,10 @@
 #   vet     go vet std
 #   test    go test ./... of tests/e2e/sample (all results cached)
 # Configurations (BENCH_ONLY):
-#   gocachefs-http   gocachefs, bazel-remote over HTTP
-#   gocachefs-s3     gocachefs, MinIO over S3
+#   gocachefs-http   gocachefs, bazel-remote over HTTP, eager fetches (--lazy=off)
+#   gocachefs-http-lazy  the same through the lazy mount (--lazy=on)
+#   gocachefs-s3     gocachefs, MinIO over S3, eager fetches
+#   gocachefs-s3-lazy    the same through the lazy mount
 #   go-cacher        bradfitz/go-tool-cache's go-cacher with its gocached server
 #   go-cache-plugin  tailscale/go-cache-plugin, MinIO over S3
 #   tarball          download a zstd tarball of a warm GOCACHE from nginx,
@@ -38,7 +40,7 @@ export PATH="/usr/local/go/bin:$PATH"
 rtt_ms=${BENCH_RTT_MS:-20}
 rate_mbit=${BENCH_RATE_MBIT:-100}
 runs=${BENCH_RUNS:-3}
-configs=${BENCH_ONLY:-gocachefs-http gocachefs-s3 go-cacher go-cache-plugin tarball native-warm}
+configs=${BENCH_ONLY:-gocachefs-http gocachefs-http-lazy gocachefs-s3 go-cacher go-cache-plugin tarball native-warm}
 workloads=${BENCH_WORKLOAD:-build vet test}
 results=${BENCH_RESULTS:-$repo/build/bench/network}
 bin=${GOCACHEFS_BIN:-$repo/build/gocachefs}
@@ -88,7 +90,10 @@ if grep -q "delay=relay" <<<"$shape"; then
   echo "bench: this kernel has no tc netem: tbf shapes the rate, delay_relay.py adds the ${rtt_ms} ms round trip" >&2
 fi
 in_server() { ip netns exec gcf-server "$@"; }
-in_client() { ip netns exec gcf-client "$@"; }
+# The client enters only the network namespace (not a mount namespace of
+# its own, as `ip netns exec` makes): the lazy mount's daemon, started by one
+# go command, must be seen by the next.
+in_client() { nsenter --net=/var/run/netns/gcf-client "$@"; }
 
 # --- Servers: each on its namespace's loopback, reached through a relay on
 # the veth address with the same port number. (Background processes are
@@ -108,10 +113,10 @@ start_test_server() {  # name kind; prints test_server.sh's KEY=VALUE lines
 port_of() { sed -n 's/^url=.*:\([0-9]*\)$/\1/p' <<<"$1"; }
 
 needs() { [[ " $configs " == *" $1 "* ]]; }
-if needs gocachefs-http; then
+if needs gocachefs-http || needs gocachefs-http-lazy; then
   relay bazel-remote "$(port_of "$(start_test_server bazel-remote bazel-remote)")"
 fi
-if needs gocachefs-s3 || needs go-cache-plugin; then
+if needs gocachefs-s3 || needs gocachefs-s3-lazy || needs go-cache-plugin; then
   minio=$(start_test_server minio minio)
   relay minio "$(port_of "$minio")"
   s3_env=("AWS_ACCESS_KEY_ID=$(sed -n 's/^access_key=//p' <<<"$minio")"
@@ -128,12 +133,14 @@ fi
 # --- How each configuration runs the go command, one VAR=value per line.
 # `machine` is the machine's directory; `urls` names direct_url (the fill, in
 # the server's namespace) or relayed_url (the measured runs, over the link).
+lazy_of() { [[ $1 == *-lazy ]] && echo on || echo off; }
 config_env() {  # config machine urls
   local -n urls=$3
   case $1 in
-    gocachefs-http) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "GOCACHEFS_REMOTE=${urls[bazel-remote]}" ;;
-    gocachefs-s3) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "${s3_env[@]}" \
-      "GOCACHEFS_REMOTE=s3://$bucket/gocachefs?endpoint=${urls[minio]}" ;;
+    gocachefs-http*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "GOCACHEFS_REMOTE=${urls[bazel-remote]}" \
+      "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
+    gocachefs-s3*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "${s3_env[@]}" \
+      "GOCACHEFS_REMOTE=s3://$bucket/gocachefs?endpoint=${urls[minio]}" "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
     go-cacher) printf '%s\n' "GOCACHEPROG=$tools/go-cacher --cache-dir $2/store --cache-server ${urls[gocached]}" ;;
     go-cache-plugin) printf '%s\n' "${s3_env[@]}" "GOCACHEPROG=$tools/go-cache-plugin --cache-dir $2/store --bucket $bucket \
 --prefix go-cache-plugin --s3-endpoint-url ${urls[minio]} --s3-path-style --region us-east-1" ;;
@@ -150,7 +157,9 @@ run_go() {  # namespace machine config urls workload
     test) args="test ./..." dir=$sample ;;
     *) echo "bench: unknown workload $5" >&2; exit 1 ;;
   esac
-  ip netns exec "$1" env -C "$dir" "${vars[@]}" GOCACHE="$2/gocache" GOTOOLCHAIN=local GOFLAGS= GOPROXY=off go $args
+  local enter=(ip netns exec "$1")
+  [[ $1 == gcf-client ]] && enter=(nsenter --net=/var/run/netns/gcf-client)
+  "${enter[@]}" env -C "$dir" "${vars[@]}" GOCACHE="$2/gocache" GOTOOLCHAIN=local GOFLAGS= GOPROXY=off go $args
 }
 
 # --- Fill: one cold run of the workloads per remote, in the server's
@@ -171,7 +180,8 @@ fill() {  # config
 for config in $configs; do
   case $config in
     tarball | native-warm) [[ -d $tmp/fill-native ]] || fill native ;;
-    *) fill "$config" ;;
+    *-lazy) [[ -d $tmp/fill-${config%-lazy} ]] || fill "${config%-lazy}" ;;  # the same remote as eager
+    *) [[ -d $tmp/fill-$config ]] || fill "$config" ;;
   esac
 done
 if needs tarball; then
@@ -211,8 +221,9 @@ measure() {  # config run machine step command...
   if [[ $step == test ]] && grep -E '^ok ' "$tmp/step.log" | grep -vq '(cached)'; then
     echo "bench: WARNING: $config: not every test result came from the cache" >&2
   fi
-  # Counters settle once the helper has exited and the relays have saved.
-  while pgrep -f "$machine/store" >/dev/null; do sleep 0.1; done
+  # Counters settle once the helper has exited and the relays have saved (a
+  # lazy machine's daemon stays, as it would on a real one).
+  while pgrep -f "gocachefs --dir $machine/store" >/dev/null; do sleep 0.1; done
   sleep 1.2
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$run" "$step" "$seconds" $(($(link_bytes) - bytes0)) \
     $(($(relay_requests) - requests0)) "$(awk -v a="$(gocachefs_cpu "$machine")" -v b="$cpu0" 'BEGIN { printf "%.2f", a - b }')" \
@@ -236,6 +247,7 @@ for run in $(seq "$runs"); do
     for workload in $workloads; do
       measure "$config" "$run" "$machine" "$workload" run_go gcf-client "$machine" "$config" relayed_url "$workload"
     done
+    "$bin" stop --dir "$machine/store" || true  # a lazy machine's daemon unmounts
     chmod -R u+w "$machine" && rm -rf "$machine"
   done
 done

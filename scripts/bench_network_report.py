@@ -38,17 +38,26 @@ def total_median(config, field):
 totals = {c: total_median(c, "seconds") for c in configs}
 floor = totals.get("native-warm")
 
-header = f"{'config':<16}" + "".join(f"{s + '_s':>10}" for s in steps)
+header = f"{'config':<20}" + "".join(f"{s + '_s':>10}" for s in steps)
 header += f"{'total_s':>10}{'x_floor':>9}{'link_MiB':>10}{'requests':>10}{'gcf_cpu_s':>10}"
 print(header)
 for c in configs:
-    line = f"{c:<16}"
+    line = f"{c:<20}"
     for s in steps:
         m = step_median(c, s)
         line += f"{m:>10.2f}" if m is not None else f"{'-':>10}"
     ratio = f"{totals[c] / floor:.2f}x" if floor else "-"
     line += f"{totals[c]:>10.2f}{ratio:>9}{total_median(c, 'link_bytes') / 1048576:>10.1f}"
     line += f"{total_median(c, 'requests'):>10.0f}{total_median(c, 'gocachefs_cpu_s'):>10.2f}"
+    print(line)
+print()
+print("link MiB per step (median):")
+print(f"{'config':<20}" + "".join(f"{s + '_MiB':>12}" for s in steps))
+for c in configs:
+    line = f"{c:<20}"
+    for s in steps:
+        values = [float(r["link_bytes"]) / 1048576 for r in rows if r["config"] == c and r["step"] == s]
+        line += f"{statistics.median(values):>12.1f}" if values else f"{'-':>12}"
     print(line)
 print(f"({caption})")
 print("x_floor = total / native-warm's total; link_MiB = both directions at the go command's end of the link;")

@@ -94,6 +94,8 @@ int Daemon::run() {
         close(fd);
       } else if (fd >= 0) {
         ++connections_;
+        std::lock_guard lock(connections_mutex_);
+        connection_fds_.insert(fd);
         last_activity_ns_ = now_unix_ns();
         std::thread([this, fd] { serve_connection(fd); }).detach();
       }
@@ -107,9 +109,18 @@ int Daemon::run() {
   spdlog::info("daemon: {}, leaving", stopping_ ? "asked to stop" : "idle");
   close(listen_fd);
   unlink(socket_path.c_str());
+  close_connections();
   fs_->unmount();
   flush_counters();
   return 0;
+}
+
+void Daemon::close_connections() {
+  {
+    std::lock_guard lock(connections_mutex_);
+    for (const int fd : connection_fds_) shutdown(fd, SHUT_RDWR);
+  }
+  for (int i = 0; i < 500 && connections_ > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 void Daemon::serve_connection(int fd) {
@@ -151,6 +162,10 @@ void Daemon::serve_connection(int fd) {
     // so the next client says it on its go command's.
     if (auto failures = gets_->take_failures(); !failures.empty()) reply["notices"] = failures;
     if (!connection.send(reply)) break;
+  }
+  {
+    std::lock_guard lock(connections_mutex_);
+    connection_fds_.erase(fd);
   }
   --connections_;
   last_activity_ns_ = now_unix_ns();

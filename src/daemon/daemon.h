@@ -14,6 +14,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include "fuse/lazy_fs.h"
 #include "src/config.h"
@@ -45,6 +47,8 @@ class Daemon {
 
  private:
   void serve_connection(int fd);
+  // Ends the connections' threads (clients reconnect to a new daemon).
+  void close_connections();
   void flush_counters();
 
   Settings settings_;
@@ -60,6 +64,8 @@ class Daemon {
 
   std::atomic<bool> stopping_{false};  // `gocachefs stop`
   std::atomic<int> connections_{0};
+  std::mutex connections_mutex_;
+  std::set<int> connection_fds_;  // shut down when the daemon leaves, so their threads end
   std::atomic<std::int64_t> last_activity_ns_{0};
   std::atomic<std::uint64_t> lazy_hits_{0};
   std::atomic<std::uint64_t> lazy_bytes_served_{0};  // sizes of objects answered in the mount
