@@ -191,9 +191,8 @@ fi
 
 # --- Measured runs.
 seconds_since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.2f", e - s }'; }
-link_bytes() {  # both directions at the client's end of the link
-  in_client cat /sys/class/net/gcf-cli/statistics/rx_bytes /sys/class/net/gcf-cli/statistics/tx_bytes |
-    awk '{ s += $1 } END { printf "%.0f\n", s }'
+link_bytes() {  # both directions at the client's end of the link (/proc/net is per network namespace)
+  in_client cat /proc/net/dev | awk '{ sub(/^ +/, ""); split($0, f, /[: ]+/) } f[1] == "gcf-cli" { printf "%.0f\n", f[2] + f[10] }'
 }
 relay_requests() { cat "$tmp"/relay-*.stats | awk '{ s += $4 } END { print s + 0 }'; }
 gocachefs_cpu() {  # machine: CPU seconds over all gocachefs sessions so far

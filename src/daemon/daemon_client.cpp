@@ -194,6 +194,14 @@ LazyRemote::Outcome DaemonClient::get(const Id& action_id, CacheHit& hit) {
   return Outcome::kHit;
 }
 
+bool DaemonClient::sends_backlog() {
+  if (unavailable_ || settings_.remote.settings.read_only) return false;
+  const int fd = connect_to(socket_path_);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
 void DaemonClient::uploads_queued() {
   const std::int64_t now = now_unix_ns();
   if (now - last_wake_ns_ < kWakeIntervalNs) return;
@@ -218,18 +226,6 @@ void DaemonClient::uploads_queued() {
     std::lock_guard lock(idle_mutex_);
     idle_.push_back(std::move(connection));
   }
-}
-
-}  // namespace gocachefs
-
-namespace gocachefs {
-
-bool DaemonClient::sends_backlog() {
-  if (unavailable_ || settings_.remote.settings.read_only) return false;
-  const int fd = connect_to(socket_path_);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
 }
 
 }  // namespace gocachefs
