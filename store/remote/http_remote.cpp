@@ -21,6 +21,7 @@ struct FetchState {
   const ByteRange* range;
   std::uint64_t position = 0;
   bool aborted = false;
+  bool range_done = false;  // the whole entry came, and the range is passed: the rest is not read
 };
 
 // Bodies of error responses are not the entry: only a 200's or 206's body
@@ -37,10 +38,19 @@ std::size_t on_fetch_data(char* data, std::size_t size, std::size_t count, void*
     const std::uint64_t start = state->position;
     state->position += n;
     const std::uint64_t first = std::max(start, state->range->offset);
-    const std::uint64_t last = std::min(state->position, state->range->offset + state->range->length);
-    if (first >= last) return n;
-    begin = data + (first - start);
-    length = last - first;
+    const std::uint64_t end = state->range->offset + state->range->length;
+    const std::uint64_t last = std::min(state->position, end);
+    if (first < last && !(*state->sink)(data + (first - start), last - first)) {
+      state->aborted = true;
+      return 0;
+    }
+    // A server that ignores Range (bazel-remote) would send the whole
+    // object: stop once the range is in hand.
+    if (state->position >= end) {
+      state->range_done = true;
+      return 0;
+    }
+    return n;
   }
   if (!(*state->sink)(begin, length)) {
     state->aborted = true;
@@ -157,6 +167,7 @@ RemoteResult HttpRemote::get(const std::string& key, const ByteRange* range, con
   }
   // A range of a zstd entry would be a range of compressed bytes.
   RemoteResult result = perform(handle, key, "GET", range ? header_list_ : get_header_list_);
+  if (state.range_done) result = {};
   long code = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
   if (result.ok() && code != 200 && !(range && code == 206)) {
