@@ -105,11 +105,10 @@ std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, con
     spdlog::error("get {}: index lookup failed, answering a miss: {}", to_hex(action_id), e.what());
   }
   if (!entry) return std::nullopt;
-  const std::string hex = to_hex(entry->output_id);
   if (!writable) {
     // Re-hashed earlier in this session: its current stamp is trusted.
     std::lock_guard lock(base_verified_mutex_);
-    if (base_verified_.contains(hex)) {
+    if (base_verified_.contains(entry->output_id)) {
       if (const auto stamp = objects.stat(entry->output_id)) entry->set_stamp(*stamp);
     }
   }
@@ -120,25 +119,25 @@ std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, con
     case ObjectStore::State::kVerified:
       // Touched (copied, restored, ...) but intact: trust its new stamp.
       spdlog::debug("get {}: object {} changed on disk since it was written; re-hashed, intact", to_hex(action_id),
-                    hex);
+                    to_hex(entry->output_id));
       if (writable) {
         try {
           index.record_stamp(entry->output_id, current);
         } catch (const std::exception& e) {
-          spdlog::warn("recording the stamp of object {}: {}", hex, e.what());
+          spdlog::warn("recording the stamp of object {}: {}", to_hex(entry->output_id), e.what());
         }
       } else {
         std::lock_guard lock(base_verified_mutex_);
-        base_verified_.insert(hex);
+        base_verified_.insert(entry->output_id);
       }
       break;
     case ObjectStore::State::kCorrupt:
       ++corrupt_objects_;
       spdlog::error("get {}: object {} no longer hashes to its name; removed, answering a miss", to_hex(action_id),
-                    hex);
+                    to_hex(entry->output_id));
       return std::nullopt;
     case ObjectStore::State::kMissing:
-      spdlog::warn("get {}: object {} is missing or truncated", to_hex(action_id), hex);
+      spdlog::warn("get {}: object {} is missing or truncated", to_hex(action_id), to_hex(entry->output_id));
       return std::nullopt;
   }
   if (!writable) {
@@ -170,11 +169,13 @@ std::string Cache::finish_put(PendingPut& put) {
   ++puts_;
   put_bytes_ += static_cast<std::int64_t>(put.size);
   if (uploader_) {
-    std::lock_guard lock(own_uploads_mutex_);
-    own_uploads_.push_back(put.action_id);
+    {
+      std::lock_guard lock(own_uploads_mutex_);
+      own_uploads_.push_back(put.action_id);
+    }
+    uploader_->wake();
+    if (lazy_) lazy_->uploads_queued();
   }
-  if (uploader_) uploader_->wake();
-  if (uploader_ && lazy_) lazy_->uploads_queued();
   return objects_.path_of(put.output_id);
 }
 

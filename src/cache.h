@@ -9,9 +9,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "store/ids.h"
@@ -144,7 +144,7 @@ class Cache {
 
   // The base's objects re-hashed this session (its index cannot record them).
   std::mutex base_verified_mutex_;
-  std::unordered_set<std::string> base_verified_;
+  std::set<Id> base_verified_;
 
   std::mutex stop_mutex_;
   std::condition_variable stop_changed_;

@@ -25,10 +25,8 @@ std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
   if (!found) return std::nullopt;
   auto stamp = local_object(*found);
   if (!stamp) stamp = fetch_object(*found);
-  if (!stamp || !record(action_id, *found, *stamp)) return std::nullopt;
-  ActionEntry entry{found->output_id, found->size, found->put_time_ns, now_unix_ns()};
-  entry.set_stamp(*stamp);
-  return entry;
+  if (!stamp) return std::nullopt;
+  return record(action_id, *found, *stamp);
 }
 
 std::optional<ActionRecord> RemoteFetcher::fetch_record(const Id& action_id) {
@@ -60,16 +58,17 @@ std::optional<ObjectStamp> RemoteFetcher::fetch_object(const ActionRecord& recor
   return object_flights_.run(record.output_id, [&] { return store_object(record); });
 }
 
-bool RemoteFetcher::record(const Id& action_id, const ActionRecord& record, const ObjectStamp& stamp) {
+std::optional<ActionEntry> RemoteFetcher::record(const Id& action_id, const ActionRecord& record,
+                                                 const ObjectStamp& stamp) {
   ActionEntry entry{record.output_id, record.size, record.put_time_ns, now_unix_ns()};
   entry.set_stamp(stamp);
   try {
     index_.record_put(action_id, entry);
   } catch (const std::exception& e) {
     spdlog::warn("recording fetched action {}: {}", to_hex(action_id), e.what());
-    return false;
+    return std::nullopt;
   }
-  return true;
+  return entry;
 }
 
 std::optional<ObjectStamp> RemoteFetcher::local_object(const ActionRecord& record) {

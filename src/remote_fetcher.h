@@ -32,8 +32,9 @@ class RemoteFetcher {
   // Stores the object (from the record when it carries it whole, else from
   // cas/), verified, once however many threads ask; its stamp once stored.
   std::optional<ObjectStamp> fetch_object(const ActionRecord& record);
-  // Records the action in the index as stored locally; false when it cannot.
-  bool record(const Id& action_id, const ActionRecord& record, const ObjectStamp& stamp);
+  // Records the action in the index as stored locally; its entry, or empty
+  // when it cannot.
+  std::optional<ActionEntry> record(const Id& action_id, const ActionRecord& record, const ObjectStamp& stamp);
 
   std::uint64_t bytes_fetched() const { return bytes_fetched_; }
 

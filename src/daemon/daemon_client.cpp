@@ -144,7 +144,7 @@ bool DaemonClient::start_daemon() {
   return up;
 }
 
-std::unique_ptr<LineConnection> DaemonClient::connect() {
+std::unique_ptr<LineConnection> DaemonClient::connect(bool may_start) {
   {
     std::lock_guard lock(idle_mutex_);
     if (!idle_.empty()) {
@@ -154,8 +154,13 @@ std::unique_ptr<LineConnection> DaemonClient::connect() {
     }
   }
   int fd = connect_to(socket_path_);
-  if (fd < 0 && start_daemon()) fd = connect_to(socket_path_);
+  if (fd < 0 && may_start && start_daemon()) fd = connect_to(socket_path_);
   return fd >= 0 ? std::make_unique<LineConnection>(fd) : nullptr;
+}
+
+void DaemonClient::give_back(std::unique_ptr<LineConnection> connection) {
+  std::lock_guard lock(idle_mutex_);
+  idle_.push_back(std::move(connection));
 }
 
 std::optional<json> DaemonClient::call(const json& request) {
@@ -163,7 +168,7 @@ std::optional<json> DaemonClient::call(const json& request) {
   // A connection can break when the daemon leaves or is killed: try a fresh
   // one (starting a new daemon) once.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto connection = connect();
+    auto connection = connect(/*may_start=*/true);
     if (!connection) return std::nullopt;
     if (connection->send(request)) {
       if (auto reply = connection->receive()) {
@@ -172,8 +177,7 @@ std::optional<json> DaemonClient::call(const json& request) {
           spdlog::error("{}", text);
           std::fprintf(stderr, "gocachefs: %s\n", text.c_str());
         }
-        std::lock_guard lock(idle_mutex_);
-        idle_.push_back(std::move(connection));
+        give_back(std::move(connection));
         return reply;
       }
     }
@@ -209,22 +213,9 @@ void DaemonClient::uploads_queued() {
   // Only a running daemon is woken: puts alone are no reason to start one
   // (this process uploads too).
   if (unavailable_) return;
-  std::unique_ptr<LineConnection> connection;
-  {
-    std::lock_guard lock(idle_mutex_);
-    if (!idle_.empty()) {
-      connection = std::move(idle_.back());
-      idle_.pop_back();
-    }
-  }
-  if (!connection) {
-    const int fd = connect_to(socket_path_);
-    if (fd < 0) return;
-    connection = std::make_unique<LineConnection>(fd);
-  }
-  if (connection->send({{"op", "wake"}}) && connection->receive(1000)) {
-    std::lock_guard lock(idle_mutex_);
-    idle_.push_back(std::move(connection));
+  auto connection = connect(/*may_start=*/false);
+  if (connection && connection->send({{"op", "wake"}}) && connection->receive(1000)) {
+    give_back(std::move(connection));
   }
 }
 

@@ -31,7 +31,9 @@ class DaemonClient : public LazyRemote {
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);
-  std::unique_ptr<LineConnection> connect();
+  // An idle connection, else a new one (starting the daemon if allowed).
+  std::unique_ptr<LineConnection> connect(bool may_start);
+  void give_back(std::unique_ptr<LineConnection> connection);
   bool start_daemon();
   void give_up(const std::string& why);
 
