@@ -33,6 +33,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <utility>
 #include <vector>
 
 namespace gocachefs {
@@ -149,6 +150,7 @@ struct LazyFsOps {
     fi->keep_cache = 1;
     if (self.table_.first_open(ino)) ++self.objects_opened_;
     ++self.open_files_;
+    if (self.on_open_) self.on_open_(fuse_req_ctx(req)->pid);
     // -ENOENT: the opener was interrupted, and no release will follow.
     if (fuse_reply_open(req, fi) == -ENOENT) --self.open_files_;
   }
@@ -236,8 +238,8 @@ const fuse_lowlevel_ops kOps = {
 };
 }  // namespace
 
-LazyFs::LazyFs(ObjectSource& source)
-    : source_(source), uid_(getuid()), gid_(getgid()), start_time_(std::time(nullptr)) {}
+LazyFs::LazyFs(ObjectSource& source, std::function<void(pid_t)> on_open)
+    : source_(source), on_open_(std::move(on_open)), uid_(getuid()), gid_(getgid()), start_time_(std::time(nullptr)) {}
 
 LazyFs::~LazyFs() { unmount(); }
 
@@ -330,6 +332,15 @@ LazyFsCounters LazyFs::counters() const {
           .bytes_from_heads = bytes_from_heads_,
           .bytes_fetched = bytes_fetched_,
           .fetches_failed = fetches_failed_};
+}
+
+bool LazyFs::fetch_ahead(const Id& output_id) {
+  const auto inode = table_.find(output_id);
+  if (!inode || !std::holds_alternative<NotFetched>(table_.state(*inode))) return false;
+  // Not behind a fetch in flight: this thread would only wait for it.
+  const LazyObject& object = *table_.object(*inode);
+  const auto fd = fetches_.run_unless_running(*inode, [&] { return fetch(*inode, object); });
+  return fd && *fd >= 0;
 }
 
 int LazyFs::local_file(Inode inode, const LazyObject& object) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -35,7 +36,9 @@ struct LazyFsCounters {
 
 class LazyFs {
  public:
-  explicit LazyFs(ObjectSource& source);
+  // `on_open` is told the opener of every file (the calling thread's id, as
+  // the kernel gives it), from a FUSE worker: it must not block.
+  explicit LazyFs(ObjectSource& source, std::function<void(pid_t opener)> on_open = {});
   ~LazyFs();  // unmounts
   LazyFs(const LazyFs&) = delete;
   LazyFs& operator=(const LazyFs&) = delete;
@@ -52,6 +55,11 @@ class LazyFs {
   // Makes <mount>/<hex of OutputID> appear (see InodeTable::add). Not while
   // holding a lock that the ObjectSource takes (see lazy_fs.cpp).
   std::optional<Inode> add(const LazyObject& object);
+  // Fetches the object now, as a read beyond its head would, unless it is
+  // fetched or has failed: for reading ahead of a process that will read it.
+  // Blocking; a read that needs the object meanwhile waits for this fetch.
+  // Whether this call fetched it.
+  bool fetch_ahead(const Id& output_id);
   // Whether a read beyond the object's head failed: its next get is a miss.
   bool failed(const Id& output_id) const;
   // Files open in the mount right now: the daemon must not leave while any is.
@@ -68,6 +76,7 @@ class LazyFs {
   int opened_file(Inode inode) const;
 
   ObjectSource& source_;
+  const std::function<void(pid_t)> on_open_;
   InodeTable table_;
   const uid_t uid_;                // the files are the mounting user's
   const gid_t gid_;

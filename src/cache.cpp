@@ -234,7 +234,11 @@ void Cache::flush() {
       deltas[name] = static_cast<std::int64_t>(total - flushed);
       flushed = total;
     };
-    if (fetcher_) add_new("remote_fetch_bytes", fetcher_->bytes_fetched(), flushed_fetch_bytes_);
+    if (fetcher_) {
+      add_new("remote_fetch_bytes", fetcher_->bytes_fetched(), flushed_fetch_bytes_);
+      add_new("remote_records_ahead", fetcher_->records_fetched_ahead(), flushed_records_ahead_);
+      add_new("remote_records_ahead_used", fetcher_->records_used_ahead(), flushed_records_used_);
+    }
     if (uploader_) {
       add_new("remote_upload_bytes", uploader_->bytes_sent(), flushed_upload_bytes_);
       add_new("remote_uploads", uploader_->uploads_sent(), flushed_uploads_);

@@ -137,6 +137,8 @@ class Cache {
   std::atomic<std::int64_t> remote_hits_{0};
   std::atomic<std::int64_t> corrupt_objects_{0};
   std::uint64_t flushed_fetch_bytes_ = 0;
+  std::uint64_t flushed_records_ahead_ = 0;
+  std::uint64_t flushed_records_used_ = 0;
   std::uint64_t flushed_upload_bytes_ = 0;
   std::uint64_t flushed_uploads_ = 0;
   std::uint64_t flushed_upload_object_bytes_ = 0;

@@ -4,16 +4,27 @@
 
 #include "src/cache.h"
 #include "store/remote/cas_encoding.h"
+#include "store/sha256.h"
 
 namespace gocachefs {
 
 namespace {
 // An action record is small; anything much larger is not one.
 constexpr std::size_t kMaxRecordSize = kInlineObjectLimit * 2 + 4096;
+// Records fetched ahead wait this many at most for their get (cmd/go asks
+// within milliseconds; the rest are for actions it did not need).
+constexpr std::size_t kMaxFetchedAhead = 1024;
+// Fetches ahead at once: cmd/go runs a get per core at a time.
+constexpr std::size_t kAheadThreads = 4;
+
+// What compile actions store: a Go archive, whose "stdout" cmd/go reads next.
+bool is_go_archive(const ActionRecord& record) { return record.inline_bytes.starts_with("!<arch>\n"); }
 }  // namespace
 
 RemoteFetcher::RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
-    : objects_(objects), index_(index), remote_(remote), health_(health) {}
+    : objects_(objects), index_(index), remote_(remote), health_(health), ahead_(kAheadThreads, kMaxFetchedAhead) {}
+
+RemoteFetcher::~RemoteFetcher() { stopping_ = true; }
 
 std::optional<ActionEntry> RemoteFetcher::fetch(const Id& action_id) {
   if (!health_.allow()) return std::nullopt;
@@ -30,6 +41,46 @@ std::optional<ActionEntry> RemoteFetcher::fetch_once(const Id& action_id) {
 }
 
 std::optional<ActionRecord> RemoteFetcher::fetch_record(const Id& action_id) {
+  auto found = take_fetched_ahead(action_id);
+  if (!found) {
+    found = record_flights_.run(action_id, [&] { return download_record(action_id); });
+    take_fetched_ahead(action_id);  // when the flight joined was a fetch ahead
+  }
+  if (found && is_go_archive(*found)) fetch_stdout_record_ahead(action_id);
+  return found;
+}
+
+void RemoteFetcher::fetch_stdout_record_ahead(const Id& action_id) {
+  const Id stdout_id = go_subkey(action_id, "stdout");
+  ahead_.submit([this, stdout_id] {
+    if (stopping_ || !health_.allow()) return;
+    record_flights_.run(stdout_id, [&] {
+      auto found = download_record(stdout_id);
+      if (found) {
+        ++records_fetched_ahead_;
+        std::lock_guard lock(ahead_mutex_);
+        if (fetched_ahead_.emplace(stdout_id, *found).second) fetched_ahead_order_.push_back(stdout_id);
+        if (fetched_ahead_order_.size() > kMaxFetchedAhead) {
+          fetched_ahead_.erase(fetched_ahead_order_.front());
+          fetched_ahead_order_.pop_front();
+        }
+      }
+      return found;
+    });
+  });
+}
+
+std::optional<ActionRecord> RemoteFetcher::take_fetched_ahead(const Id& action_id) {
+  std::lock_guard lock(ahead_mutex_);
+  const auto it = fetched_ahead_.find(action_id);
+  if (it == fetched_ahead_.end()) return std::nullopt;
+  ActionRecord found = std::move(it->second);
+  fetched_ahead_.erase(it);  // its id stays in the order until it ages out: harmless
+  ++records_used_ahead_;
+  return found;
+}
+
+std::optional<ActionRecord> RemoteFetcher::download_record(const Id& action_id) {
   std::string record_bytes;
   const RemoteResult result = remote_.fetch("ac/" + to_hex(action_id), [&](const char* data, std::size_t size) {
     if (record_bytes.size() + size > kMaxRecordSize) return false;

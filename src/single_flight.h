@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace gocachefs {
 
@@ -20,6 +21,18 @@ class SingleFlight {
       lock.unlock();
       return shared.get();
     }
+    return start(key, work, lock);
+  }
+
+  // Runs the work unless someone is running it already (then: empty, at once).
+  std::optional<Value> run_unless_running(const Key& key, const std::function<Value()>& work) {
+    std::unique_lock lock(mutex_);
+    if (flights_.contains(key)) return std::nullopt;
+    return start(key, work, lock);
+  }
+
+ private:
+  Value start(const Key& key, const std::function<Value()>& work, std::unique_lock<std::mutex>& lock) {
     std::promise<Value> promise;
     flights_.emplace(key, promise.get_future().share());
     lock.unlock();
@@ -36,7 +49,6 @@ class SingleFlight {
     return value;
   }
 
- private:
   void forget(const Key& key) {
     std::lock_guard lock(mutex_);
     flights_.erase(key);

@@ -61,6 +61,11 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
            human_bytes(static_cast<double>(counter(totals, "remote_upload_bytes"))) + "), " +
            std::to_string(totals.pending_uploads) + " queued\n";
   }
+  if (totals.counters.contains("remote_records_ahead") || totals.counters.contains("lazy_objects_read_ahead")) {
+    out += "ahead:    " + std::to_string(counter(totals, "remote_records_ahead")) + " stdout records fetched ahead (" +
+           std::to_string(counter(totals, "remote_records_ahead_used")) + " used), " +
+           std::to_string(counter(totals, "lazy_objects_read_ahead")) + " objects read ahead of the linker and compiler\n";
+  }
   return out;
 }
 

@@ -33,4 +33,12 @@ Id Sha256::of(std::string_view bytes) {
   return hash.finish();
 }
 
+Id go_subkey(const Id& parent, std::string_view description) {
+  Sha256 hash;
+  hash.update("subkey:", 7);
+  hash.update(parent.data(), parent.size());
+  hash.update(description.data(), description.size());
+  return hash.finish();
+}
+
 }  // namespace gocachefs

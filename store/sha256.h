@@ -30,4 +30,8 @@ class Sha256 {
   std::unique_ptr<evp_md_ctx_st, Free> ctx_;
 };
 
+// cmd/go's cache.Subkey: the ActionID of an entry derived from `parent`,
+// SHA-256 of "subkey:", the parent and the description (as "stdout").
+Id go_subkey(const Id& parent, std::string_view description);
+
 }  // namespace gocachefs

@@ -22,6 +22,11 @@ namespace {
 
 using nlohmann::json;
 
+// Objects fetched at once for a linker or compiler reading ahead: enough to
+// fill a 100 Mbit/s link at a 20 ms round trip with objects of a few
+// hundred KB, few enough to leave the link to demand reads too.
+constexpr std::size_t kReadAheadFetches = 8;
+
 void remember_failure(const std::filesystem::path& store_dir, const std::string& reason) {
   spdlog::error("daemon: {}", reason);
   std::ofstream(daemon_failure_path(store_dir)) << reason << "\n";
@@ -37,7 +42,9 @@ Daemon::Daemon(Settings settings) : settings_(std::move(settings)) {}
 
 Daemon::~Daemon() {
   // The mount goes first: its workers call into gets_ and the fetcher.
+  if (read_ahead_) read_ahead_->stop();
   if (fs_) fs_->unmount();
+  read_ahead_.reset();
   uploader_.reset();
   fs_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
@@ -64,12 +71,15 @@ int Daemon::run() {
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
   fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
-  fs_ = std::make_unique<LazyFs>(*gets_);
+  // read_ahead_ is set before the mount's workers start, and outlives them.
+  fs_ = std::make_unique<LazyFs>(*gets_, [this](pid_t opener) { read_ahead_->opened_by(opener); });
+  read_ahead_ = std::make_unique<ToolPrefetcher>(*fs_, settings_.mount_dir, kReadAheadFetches);
   cleanup_stale_mount(settings_.mount_dir);
   std::error_code ec;
   std::filesystem::create_directories(settings_.mount_dir, ec);
   if (const std::string error = fs_->mount(settings_.mount_dir); !error.empty()) {
     remember_failure(dir, "cannot mount " + settings_.mount_dir.string() + ": " + error);
+    read_ahead_.reset();
     fs_.reset();
     return kDaemonNoFuse;
   }
@@ -110,6 +120,7 @@ int Daemon::run() {
   close(listen_fd);
   unlink(socket_path.c_str());
   close_connections();
+  read_ahead_->stop();
   fs_->unmount();
   flush_counters();
   return 0;
@@ -174,19 +185,27 @@ void Daemon::serve_connection(int fd) {
 void Daemon::flush_counters() {
   const LazyFsCounters now = fs_->counters();
   const std::uint64_t hits = lazy_hits_, served = lazy_bytes_served_, fetched = fetcher_->bytes_fetched();
+  const std::uint64_t read_ahead = read_ahead_->objects_read_ahead(), records_ahead = fetcher_->records_fetched_ahead(),
+                      records_used = fetcher_->records_used_ahead();
   std::map<std::string, std::int64_t> deltas = {
       {"lazy_hits", static_cast<std::int64_t>(hits - flushed_lazy_hits_)},
       {"lazy_bytes_served", static_cast<std::int64_t>(served - flushed_lazy_bytes_served_)},
       {"lazy_bytes_fetched", static_cast<std::int64_t>(now.bytes_fetched - flushed_.bytes_fetched)},
       {"lazy_fetches_failed", static_cast<std::int64_t>(now.fetches_failed - flushed_.fetches_failed)},
       {"lazy_objects_opened", static_cast<std::int64_t>(now.objects_opened - flushed_.objects_opened)},
-      {"remote_fetch_bytes", static_cast<std::int64_t>(fetched - flushed_fetch_bytes_)}};
+      {"remote_fetch_bytes", static_cast<std::int64_t>(fetched - flushed_fetch_bytes_)},
+      {"lazy_objects_read_ahead", static_cast<std::int64_t>(read_ahead - flushed_read_ahead_)},
+      {"remote_records_ahead", static_cast<std::int64_t>(records_ahead - flushed_records_ahead_)},
+      {"remote_records_ahead_used", static_cast<std::int64_t>(records_used - flushed_records_used_)}};
   try {
     index_->add_to_counters(deltas);
     flushed_ = now;
     flushed_lazy_hits_ = hits;
     flushed_lazy_bytes_served_ = served;
     flushed_fetch_bytes_ = fetched;
+    flushed_read_ahead_ = read_ahead;
+    flushed_records_ahead_ = records_ahead;
+    flushed_records_used_ = records_used;
   } catch (const std::exception& e) {
     spdlog::warn("daemon: saving counters: {}", e.what());
   }

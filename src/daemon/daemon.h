@@ -20,6 +20,7 @@
 #include "fuse/lazy_fs.h"
 #include "src/config.h"
 #include "src/daemon/lazy_gets.h"
+#include "src/daemon/tool_prefetch.h"
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
 #include "src/uploader.h"
@@ -60,6 +61,7 @@ class Daemon {
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<LazyGets> gets_;
   std::unique_ptr<LazyFs> fs_;  // after gets_: it calls into them until unmounted
+  std::unique_ptr<ToolPrefetcher> read_ahead_;  // after fs_: fetches through it
   std::unique_ptr<Uploader> uploader_;
 
   std::atomic<bool> stopping_{false};  // `gocachefs stop`
@@ -73,6 +75,9 @@ class Daemon {
   std::uint64_t flushed_lazy_hits_ = 0;
   std::uint64_t flushed_lazy_bytes_served_ = 0;
   std::uint64_t flushed_fetch_bytes_ = 0;
+  std::uint64_t flushed_read_ahead_ = 0;
+  std::uint64_t flushed_records_ahead_ = 0;
+  std::uint64_t flushed_records_used_ = 0;
 };
 
 }  // namespace gocachefs

@@ -53,7 +53,7 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
   if (fs_->failed(record->output_id)) return std::nullopt;
   // Known to exist on the remote now: a record proves nothing of cas/.
   const std::string key = "cas/" + to_hex(record->output_id);
-  const RemoteResult exists = remote_.fetch_range(key, ByteRange{0, 1}, [](const char*, std::size_t) { return true; });
+  const RemoteResult exists = remote_.exists(key);
   if (!exists.ok()) {
     if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
     return std::nullopt;

@@ -3,6 +3,7 @@
 #include "store/temp_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -65,6 +66,14 @@ RemoteResult FileRemote::fetch_range(const std::string& key, ByteRange range, co
   }
   close(fd);
   return result;
+}
+
+RemoteResult FileRemote::exists(const std::string& key) {
+  const auto path = root_ / key;
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) return {};
+  if (errno == ENOENT) return {RemoteResult::kNotFound, ""};
+  return errno_failure("looking for " + path.string());
 }
 
 RemoteResult FileRemote::store(const std::string& key, const std::function<bool(int fd)>& write_body) {

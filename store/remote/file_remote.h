@@ -13,6 +13,7 @@ class FileRemote : public Remote {
 
   RemoteResult fetch(const std::string& key, const RemoteSink& sink) override;
   RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override;
+  RemoteResult exists(const std::string& key) override;
   RemoteResult store_bytes(const std::string& key, std::string_view bytes) override;
   RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding) override;
   std::string describe() const override { return "file://" + root_.string(); }

@@ -155,6 +155,14 @@ RemoteResult HttpRemote::fetch_range(const std::string& key, ByteRange range, co
   return get(key, &range, sink);
 }
 
+RemoteResult HttpRemote::exists(const std::string& key) {
+  CURL* handle = acquire();
+  curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);  // HEAD
+  RemoteResult result = perform(handle, key, "HEAD", header_list_);
+  release(handle);
+  return result;
+}
+
 RemoteResult HttpRemote::get(const std::string& key, const ByteRange* range, const RemoteSink& sink) {
   CURL* handle = acquire();
   FetchState state{handle, &sink, range};

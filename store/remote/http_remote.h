@@ -34,6 +34,7 @@ class HttpRemote : public Remote {
 
   RemoteResult fetch(const std::string& key, const RemoteSink& sink) override;
   RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override;
+  RemoteResult exists(const std::string& key) override;
   RemoteResult store_bytes(const std::string& key, std::string_view bytes) override;
   RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding encoding) override;
   std::string describe() const override { return config_.description; }

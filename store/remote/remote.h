@@ -55,6 +55,9 @@ class Remote {
   // Part of an entry, for reading an object lazily; the sink gets at most
   // range.length bytes (fewer when the entry ends first).
   virtual RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) = 0;
+  // Whether the entry is there now, without its bytes (HTTP HEAD): kOk or
+  // kNotFound when the remote answered.
+  virtual RemoteResult exists(const std::string& key) = 0;
   // Writes are atomic: readers see the old entry, or none, or all of the new.
   virtual RemoteResult store_bytes(const std::string& key, std::string_view bytes) = 0;
   virtual RemoteResult store_file(const std::string& key, const std::filesystem::path& file,

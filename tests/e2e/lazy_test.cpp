@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -64,13 +66,30 @@ class LazyMachine {
                              {"GOFLAGS", "-mod=mod"},
                              {"CGO_ENABLED", "1"},
                              {"GOENV", "off"}};
-    std::vector<std::string> argv = wrapper;
+    std::vector<std::string> argv = wrapper.empty() ? user_ : wrapper;
     argv.push_back("go");
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, environment_with(overrides), cwd);
   }
   std::string stats() const { return run_command({GOCACHEFS_BINARY, "stats", "--dir", store()}).out; }
-  void stop_daemon() const { run_command({GOCACHEFS_BINARY, "stop", "--dir", store()}); }
+  void stop_daemon() const {
+    std::vector<std::string> argv = user_;
+    argv.insert(argv.end(), {GOCACHEFS_BINARY, "stop", "--dir", store()});
+    run_command(argv);
+  }
+  CommandResult as_user(std::vector<std::string> argv) const {
+    argv.insert(argv.begin(), user_.begin(), user_.end());
+    return run_command(argv);
+  }
+  // From now on, go commands (and so gocachefs and its daemon) run as this
+  // user, whose home is the machine's directory.
+  void run_as(uid_t uid) {
+    const std::string id = std::to_string(uid);
+    run_command({"chown", "-R", id + ":" + id, dir_.path()});
+    // -buildvcs=false: git refuses a checkout that another user owns.
+    user_ = {"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups",
+             "env", "HOME=" + dir_.path(), "GOFLAGS=-mod=mod -buildvcs=false"};
+  }
   void set_remote(std::string url) { remote_url_ = std::move(url); }
   void new_gocache() const { std::filesystem::remove_all(dir_ / "gocache"); }
   std::string store() const { return dir_ / "store"; }
@@ -79,6 +98,22 @@ class LazyMachine {
   TempDir dir_;
   std::string remote_url_;
   std::string lazy_;
+  std::vector<std::string> user_;  // a command that runs the rest as another user
+};
+
+// /dev/fuse's mode while a test makes it what a workstation has (0666).
+class DevFuseMode {
+ public:
+  explicit DevFuseMode(mode_t mode) {
+    struct stat st {};
+    stat("/dev/fuse", &st);
+    saved_ = st.st_mode & 07777;
+    chmod("/dev/fuse", mode);
+  }
+  ~DevFuseMode() { chmod("/dev/fuse", saved_); }
+
+ private:
+  mode_t saved_ = 0;
 };
 
 void expect_success(const CommandResult& r, const std::string& what) {
@@ -263,6 +298,36 @@ TEST_F(LazyFaultTest, WithoutFuseTheSameWorksEagerly) {
   EXPECT_EQ(summarize_tests(test.out).cached, summarize_tests(test.out).passed) << test.out;
   EXPECT_EQ(build.err.find("gocachefs:"), std::string::npos) << "auto falls back quietly: " << build.err;
   EXPECT_EQ(counter(second.stats(), R"(lazy:\s+(\d+) hits)"), -1) << second.stats();
+}
+
+// A workstation user, not root: the daemon mounts through the setuid
+// fusermount3, with /dev/fuse as Debian's udev rule leaves it (0666).
+TEST_F(LazyFaultTest, AnOrdinaryUserIsServedThroughTheDaemon) {
+  if (geteuid() != 0) GTEST_SKIP() << "SKIP: needs root to become another user";
+  const LazyMachine first(remote_.url, "off");
+  expect_success(first.go({"build", "./..."}), "first machine: go build");
+  DevFuseMode workstation(0666);
+  LazyMachine second(remote_.url, "on");
+  second.run_as(65534);
+  // Not the main package: with another user's checkout, its VCS stamp differs.
+  const auto build = second.go({"build", "-x", "./internal/..."});
+  expect_success(build, "go build as an ordinary user");
+  EXPECT_EQ(build_actions(build.err), std::vector<std::string>{});
+  const auto list = second.go({"list", "-export", "-deps", "-f", "{{.Export}}", "./internal/..."});
+  expect_success(list, "go list -export as an ordinary user");
+  // Only the user may look into the mount (no allow_other): not even root.
+  const auto read = second.as_user({"sh", "-c",
+                                    "for p in $0; do [ -n \"$p\" ] || continue; "
+                                    "echo \"$(stat -f -c %T \"$p\") $(cat \"$p\" | wc -c)\"; done",
+                                    list.out});
+  expect_success(read, "reading the paths as the user");
+  const auto lines = lines_of(read.out);
+  const auto on_the_mount = std::count_if(lines.begin(), lines.end(), [](const std::string& line) {
+    return line.starts_with("fuse");  // fuse, fuseblk or fuse.gocachefs, by coreutils version
+  });
+  std::cout << on_the_mount << " of " << lines.size() << " export files read through the mount as user 65534\n";
+  EXPECT_GT(on_the_mount, 0) << read.out << read.err;
+  for (const auto& line : lines) EXPECT_FALSE(line.ends_with(" 0")) << "an empty or unreadable file: " << line;
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, LazyE2ETest, ::testing::Values("nginx", "minio"));

@@ -159,9 +159,19 @@ class LazyFsTest : public ::testing::Test {
   std::string log_path() const { return dir_ / "gocachefs.log"; }
   std::string path_of(const LazyObject& object) const { return mount_dir() + "/" + to_hex(object.output_id); }
 
+  std::vector<pid_t> openers() {
+    std::lock_guard lock(openers_mutex_);
+    return openers_;
+  }
+
   TempDir dir_;
   FakeSource source_{dir_ / "store"};
-  LazyFs lazy_fs_{source_};  // last: unmounted first
+  std::mutex openers_mutex_;
+  std::vector<pid_t> openers_;
+  LazyFs lazy_fs_{source_, [this](pid_t opener) {
+                    std::lock_guard lock(openers_mutex_);
+                    openers_.push_back(opener);
+                  }};  // last: unmounted first
 };
 
 TEST_F(LazyFsTest, AttributesComeFromTheRecordWithoutAFetch) {
@@ -222,6 +232,24 @@ TEST_F(LazyFsTest, ReadsBeyondTheHeadFetchOnceHoweverManyReaders) {
   EXPECT_EQ(source_.calls, 1);
   EXPECT_EQ(lazy_fs_.counters().bytes_fetched, bytes.size());
   EXPECT_FALSE(lazy_fs_.failed(object.output_id));
+}
+
+// What the daemon's read-ahead for the linker builds on.
+TEST_F(LazyFsTest, OpenersAreToldAndFetchAheadFetchesOnceForEveryReader) {
+  const std::string bytes = bytes_of(1 << 20, 14);
+  const LazyObject object = add(bytes, 4096);
+  source_.answer_after(std::chrono::milliseconds(300));
+  std::thread ahead([&] { lazy_fs_.fetch_ahead(object.output_id); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  lazy_fs_.fetch_ahead(object.output_id);  // in flight: returns at once, fetches nothing
+  EXPECT_EQ(read_at(path_of(object), 4096, 500000), bytes.substr(500000, 4096)) << "the read joins the fetch ahead";
+  ahead.join();
+  EXPECT_EQ(source_.calls, 1);
+  lazy_fs_.fetch_ahead(object.output_id);
+  EXPECT_EQ(source_.calls, 1) << "fetched already";
+  const auto seen = openers();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), gettid()) << "the opening thread, as the kernel names it";
 }
 
 TEST_F(LazyFsTest, AHeadThatDiffersFromTheObjectFailsIt) {

@@ -144,6 +144,17 @@ TEST_P(RemoteServerTest, RangeReadsReturnExactlyTheRange) {
   }
 }
 
+// The lazy mount's proof that an object is there: HEAD, no body on the wire
+// (bazel-remote ignores Range, so a 1-byte range read would send it whole).
+TEST_P(RemoteServerTest, ExistsAnswersWithoutTheBody) {
+  const std::string bytes = random_bytes(100000, 4);
+  const std::string key = cas_key(bytes);
+  ASSERT_TRUE(remote().store_bytes(key, bytes).ok());
+  const RemoteResult there = remote().exists(key);
+  EXPECT_TRUE(there.ok()) << there.error;
+  EXPECT_EQ(remote().exists(cas_key(random_bytes(10, 5))).status, RemoteResult::kNotFound);
+}
+
 TEST_P(RemoteServerTest, OverwriteReplacesTheEntry) {
   const std::string key = ac_key();
   ASSERT_TRUE(remote().store_bytes(key, "first").ok());

@@ -27,9 +27,12 @@ class RemoteFetcherTest : public ::testing::Test {
   // Writes the action's record (inlining the object when small) and, for a
   // large object, `cas_entry` (the object itself unless given).
   void publish(const std::string& action, const std::string& object, const std::string* cas_entry = nullptr) {
+    publish(Sha256::of(action), object, cas_entry);
+  }
+  void publish(const Id& action_id, const std::string& object, const std::string* cas_entry = nullptr) {
     const ActionRecord record{Sha256::of(object), object.size(), kPutTime,
                               object.substr(0, inline_size_for(object.size()))};
-    ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of(action)), encode_action_record(record)).ok());
+    ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(action_id), encode_action_record(record)).ok());
     if (object.size() > kInlineObjectLimit) {
       ASSERT_TRUE(remote.store_bytes("cas/" + to_hex(Sha256::of(object)), cas_entry ? *cas_entry : object).ok());
     }
@@ -84,6 +87,24 @@ TEST_F(RemoteFetcherTest, LargeObjectComesFromCasPlainOrCompressed) {
   publish("zstd", other, &frame);
   ASSERT_TRUE(fetch("zstd"));
   EXPECT_EQ(read_file(objects.path_of(Sha256::of(other))), other);
+}
+
+// cmd/go asks for a cached compile's "stdout" right after the compile.
+TEST_F(RemoteFetcherTest, ACompileHitFetchesItsStdoutRecordAhead) {
+  const Id compile = Sha256::of("compile");
+  const Id stdout_entry = go_subkey(compile, "stdout");
+  publish(compile, "!<arch>\n__.PKGDEF ...");
+  publish(stdout_entry, "");
+  ASSERT_TRUE(fetcher.fetch(compile));
+  for (int i = 0; i < 500 && fetcher.records_fetched_ahead() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(fetcher.records_fetched_ahead(), 1u);
+  std::filesystem::remove(remote_dir / ("ac/" + to_hex(stdout_entry)));  // only the record in hand can answer now
+  const auto entry = fetcher.fetch(stdout_entry);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->output_id, Sha256::of(""));
+  EXPECT_EQ(fetcher.records_used_ahead(), 1u);
 }
 
 TEST_F(RemoteFetcherTest, CorruptBytesAreNeitherServedNorKept) {

@@ -52,5 +52,27 @@ TEST(SingleFlightTest, ExceptionReachesTheCallerAndIsForgotten) {
   EXPECT_EQ(flights.run(1, [] { return 5; }), 5);
 }
 
+TEST(SingleFlightTest, RunUnlessRunningLeavesARunningFlightAlone) {
+  SingleFlight<int, int> flights;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::latch started(1);
+  std::thread first([&] {
+    flights.run(7, [&] {
+      started.count_down();
+      released.wait();
+      return 1;
+    });
+  });
+  started.wait();
+  bool ran = false;
+  EXPECT_EQ(flights.run_unless_running(7, [&] { return ran = true, 2; }), std::nullopt) << "must not wait";
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(flights.run_unless_running(8, [] { return 3; }), 3) << "another key runs";
+  release.set_value();
+  first.join();
+  EXPECT_EQ(flights.run_unless_running(7, [] { return 4; }), 4) << "the flight has ended";
+}
+
 }  // namespace
 }  // namespace gocachefs

@@ -61,7 +61,7 @@ TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
 TEST(ActionRecordTest, GarbageIsNotARecord) {
   const std::string good = encode_action_record(sample("abc", 3));
   const std::string hex = to_hex(Sha256::of("object"));
-  for (const std::string bad : {
+  for (const std::string& bad : {
            std::string(""),
            std::string("not json"),
            std::string("\x00\xff garbage", 10),

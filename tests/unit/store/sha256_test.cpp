@@ -16,4 +16,10 @@ TEST(Sha256, IncrementalEqualsOneShot) {
   EXPECT_EQ(hash.finish(), Sha256::of(data));
 }
 
+// As cmd/go's cache.Subkey(parent, "stdout"), for the ActionID SHA-256("a").
+TEST(GoSubkey, HashesPrefixParentAndDescription) {
+  EXPECT_EQ(to_hex(go_subkey(Sha256::of("a"), "stdout")),
+            "76a75c1d7964730022924234d17074f6364e7c7edf262605b4cd625433707a05");
+}
+
 }  // namespace gocachefs

@@ -106,7 +106,7 @@ TEST_F(CasEncodingTest, StreamStartingWithASkippableFrameIsDecoded) {
 }
 
 TEST_F(CasEncodingTest, PlainEntriesPassThrough) {
-  for (const std::string bytes : {std::string(""), std::string("ab"), std::string("!<arch>\n"), random_bytes(70000)}) {
+  for (const std::string& bytes : {std::string(""), std::string("ab"), std::string("!<arch>\n"), random_bytes(70000)}) {
     EXPECT_EQ(decode(bytes, 1), bytes);
     EXPECT_EQ(decode(bytes, 1000), bytes);
   }

@@ -64,6 +64,12 @@ TEST_F(FileRemoteTest, StoreFileAndRanges) {
   EXPECT_EQ(fetch_range(remote, "cas/obj", {200000, 10}), "");
 }
 
+TEST_F(FileRemoteTest, ExistsWithoutReading) {
+  ASSERT_TRUE(remote.store_bytes("cas/there", "bytes").ok());
+  EXPECT_TRUE(remote.exists("cas/there").ok());
+  EXPECT_EQ(remote.exists("cas/absent").status, RemoteResult::kNotFound);
+}
+
 TEST_F(FileRemoteTest, OverwriteLeavesNoTempFiles) {
   ASSERT_TRUE(remote.store_bytes("ac/k", "one").ok());
   ASSERT_TRUE(remote.store_bytes("ac/k", "two, longer").ok());
