@@ -51,7 +51,7 @@ run_machine() {  # name url env...; prints wall seconds
   local name=$1 url=$2
   shift 2
   local start=$EPOCHREALTIME
-  env "$@" GOCACHE="$tmp/$name/gocache" GOCACHEPROG="$bin --dir $tmp/$name/store" GOCACHEFS_REMOTE="$url" \
+  env "$@" GOCACHE="$tmp/$name/gocache" GOCACHEPROG="$bin --dir $tmp/$name/store" GOCACHEFS_REMOTE="$url" GOCACHEFS_LAZY=off \
     GOTOOLCHAIN=local GOFLAGS= go build $workload >>"$tmp/go.log" 2>&1 || {
     echo "bench: go build failed on $name; see below" >&2
     tail -20 "$tmp/go.log" >&2

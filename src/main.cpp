@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--lazy", flags.lazy,
                  "Serve remote hits lazily from a FUSE mount: auto (when FUSE works here), on, off "
-                 "(default: $GOCACHEFS_LAZY, else off for now)");
+                 "(default: $GOCACHEFS_LAZY, else auto)");
   app.add_option("--mount", flags.mount, "Where the daemon mounts its lazy files (default: <dir>/mnt)");
   app.add_option("--daemon-idle", flags.daemon_idle_seconds,
                  "Seconds the daemon stays with no client and no open file (default: $GOCACHEFS_DAEMON_IDLE, else 600)")

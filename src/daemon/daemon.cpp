@@ -13,6 +13,7 @@
 
 #include "fuse/mount.h"
 #include "src/cache.h"
+#include "src/daemon/daemon_client.h"
 #include "src/daemon/daemon_socket.h"
 #include "src/logging.h"
 
@@ -68,6 +69,7 @@ int Daemon::run() {
     remember_failure(dir, std::string("remote disabled: ") + e.what());
     return 1;
   }
+  remote_fingerprint_ = remote_fingerprint(settings_.remote.url);
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
   fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
@@ -140,7 +142,10 @@ void Daemon::serve_connection(int fd) {
     last_activity_ns_ = now_unix_ns();
     const std::string op = request->value("op", "");
     json reply;
-    if (op == "get") {
+    if (op == "get" && request->value("remote", remote_fingerprint_) != remote_fingerprint_) {
+      // A client set up for another remote: its hits would come from ours.
+      reply["other_remote"] = remote_->describe();
+    } else if (op == "get") {
       const auto action = id_from_hex(request->value("action", ""));
       const auto hit = action ? gets_->get(*action) : std::nullopt;
       if (hit) {

@@ -57,6 +57,7 @@ class Daemon {
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<Index> index_;
   std::unique_ptr<Remote> remote_;
+  std::string remote_fingerprint_;  // clients with another remote are refused
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<LazyGets> gets_;

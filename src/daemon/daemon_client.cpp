@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "src/daemon/daemon.h"
+#include "store/sha256.h"
 
 extern char** environ;
 
@@ -91,8 +92,12 @@ void spawn_daemon(const Settings& settings) {
   if (child > 0) waitpid(child, nullptr, 0);
 }
 
+std::string remote_fingerprint(const std::string& url) { return to_hex(Sha256::of(url)); }
+
 DaemonClient::DaemonClient(Settings settings)
-    : settings_(std::move(settings)), socket_path_(daemon_socket_path(settings_.store_dir)) {}
+    : settings_(std::move(settings)),
+      socket_path_(daemon_socket_path(settings_.store_dir)),
+      remote_fingerprint_(remote_fingerprint(settings_.remote.url)) {}
 
 void DaemonClient::give_up(const std::string& why) {
   if (unavailable_.exchange(true)) return;
@@ -187,8 +192,15 @@ std::optional<json> DaemonClient::call(const json& request) {
 }
 
 LazyRemote::Outcome DaemonClient::get(const Id& action_id, CacheHit& hit) {
-  const auto reply = call({{"op", "get"}, {"action", to_hex(action_id)}});
-  if (!reply) return unavailable_ && settings_.lazy == LazyMode::kOn ? Outcome::kMiss : Outcome::kUnavailable;
+  const auto reply = call({{"op", "get"}, {"action", to_hex(action_id)}, {"remote", remote_fingerprint_}});
+  if (reply && reply->contains("other_remote")) {
+    give_up("the daemon of this store serves another remote (" + reply->value("other_remote", "") +
+            "); `gocachefs stop --dir " + settings_.store_dir.string() + "` lets the next go command start one for " +
+            redact_url(settings_.remote.url));
+  }
+  if (!reply || unavailable_) {
+    return unavailable_ && settings_.lazy == LazyMode::kOn ? Outcome::kMiss : Outcome::kUnavailable;
+  }
   const auto found = reply->find("hit");
   if (found == reply->end()) return Outcome::kMiss;
   const auto output_id = id_from_hex(found->value("output", ""));

@@ -39,12 +39,17 @@ class DaemonClient : public LazyRemote {
 
   Settings settings_;
   std::filesystem::path socket_path_;
+  std::string remote_fingerprint_;
   std::atomic<bool> unavailable_{false};
   std::mutex start_mutex_;  // one start attempt at a time in this process
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<LineConnection>> idle_;  // one per thread that asked, reused
   std::atomic<std::int64_t> last_wake_ns_{0};
 };
+
+// What a client and its daemon compare to know they use one remote: a hash of
+// the whole URL (a URL may hold credentials, which the socket does not carry).
+std::string remote_fingerprint(const std::string& url);
 
 // Starts `gocachefs daemon` for the store, detached: its own session, fds 0-2
 // on /dev/null and nothing else inherited (a daemon holding the go command's

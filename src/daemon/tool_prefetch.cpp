@@ -1,5 +1,6 @@
 #include "src/daemon/tool_prefetch.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -58,8 +59,31 @@ std::optional<std::string> importcfg_argument(const std::vector<std::string>& ar
   return std::nullopt;
 }
 
-std::vector<Id> mount_objects_in_importcfg(std::string_view importcfg, const std::filesystem::path& mount_dir) {
+namespace {
+
+// The object a path names when it is a file in the mount.
+std::optional<Id> mount_object(std::string_view path, const std::filesystem::path& mount_dir) {
   const std::string prefix = mount_dir.string() + "/";
+  if (!path.starts_with(prefix)) return std::nullopt;
+  return id_from_hex(path.substr(prefix.size()));
+}
+
+}  // namespace
+
+std::vector<Id> mount_objects_in_vet_config(std::string_view vet_config, const std::filesystem::path& mount_dir) {
+  std::vector<Id> objects;
+  const auto config = nlohmann::json::parse(vet_config, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return objects;
+  const auto files = config.find("PackageFile");
+  if (files == config.end() || !files->is_object()) return objects;
+  for (const auto& [import_path, file] : files->items()) {
+    if (!file.is_string()) continue;
+    if (const auto id = mount_object(file.get<std::string>(), mount_dir)) objects.push_back(*id);
+  }
+  return objects;
+}
+
+std::vector<Id> mount_objects_in_importcfg(std::string_view importcfg, const std::filesystem::path& mount_dir) {
   std::vector<Id> objects;
   while (!importcfg.empty()) {
     const std::size_t end = importcfg.find('\n');
@@ -68,9 +92,7 @@ std::vector<Id> mount_objects_in_importcfg(std::string_view importcfg, const std
     if (!line.starts_with("packagefile ")) continue;
     const std::size_t equals = line.find('=');
     if (equals == std::string_view::npos) continue;
-    const std::string_view path = line.substr(equals + 1);
-    if (!path.starts_with(prefix)) continue;
-    if (const auto id = id_from_hex(path.substr(prefix.size()))) objects.push_back(*id);
+    if (const auto id = mount_object(line.substr(equals + 1), mount_dir)) objects.push_back(*id);
   }
   return objects;
 }
@@ -121,16 +143,20 @@ void ToolPrefetcher::read_ahead_for(pid_t pid) {
   // /proc/<tid> works for any thread's id, which is what FUSE reports.
   const auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
   if (!cmdline) return;  // gone already
-  const auto importcfg_path = importcfg_argument(split_nul(*cmdline));
-  if (!importcfg_path) return;
+  const auto argv = split_nul(*cmdline);
+  auto config_path = importcfg_argument(argv);
+  const bool vet = !config_path && !argv.empty() && argv.back().ends_with("/vet.cfg");
+  if (vet) config_path = argv.back();
+  if (!config_path) return;
   {
     std::lock_guard lock(mutex_);
-    if (!remember(importcfgs_seen_, importcfgs_order_, *importcfg_path)) return;
+    if (!remember(configs_seen_, configs_order_, *config_path)) return;
   }
-  const auto importcfg = read_file(*importcfg_path);
-  if (!importcfg) return;
-  const auto objects = mount_objects_in_importcfg(*importcfg, mount_dir_);
-  spdlog::debug("read-ahead: process {} reads {} objects of the mount ({})", pid, objects.size(), *importcfg_path);
+  const auto config = read_file(*config_path);
+  if (!config) return;
+  const auto objects = vet ? mount_objects_in_vet_config(*config, mount_dir_)
+                           : mount_objects_in_importcfg(*config, mount_dir_);
+  spdlog::debug("read-ahead: process {} reads {} objects of the mount ({})", pid, objects.size(), *config_path);
   for (const Id& id : objects) {
     fetches_.submit([this, id] {
       {

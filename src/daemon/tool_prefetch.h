@@ -1,8 +1,9 @@
 // Reading ahead for the Go tools that read whole archives. The linker reads
 // every archive its importcfg.link names, the compiler the export data of
-// every import its importcfg names, one after another: lazily, a round trip
-// each. When such a process opens a file in the mount, its command line
-// names its importcfg, and the importcfg names every mount file it will read;
+// every import its importcfg names, vet those its vet.cfg names, one after
+// another: lazily, a round trip each. When such a process opens a file in
+// the mount, its command line names that file, which names every mount file
+// it will read;
 // fetching those in parallel at once turns hundreds of round trips in a row
 // into a few. Reads that the tool makes meanwhile join these fetches (LazyFs
 // fetches each object once), so demand is never queued behind read-ahead.
@@ -36,6 +37,9 @@ std::optional<std::string> importcfg_argument(const std::vector<std::string>& ar
 // The objects in `mount_dir` that an importcfg's "packagefile IMPORT=PATH"
 // lines name, in their order.
 std::vector<Id> mount_objects_in_importcfg(std::string_view importcfg, const std::filesystem::path& mount_dir);
+// The same for vet's configuration (JSON, its last argument): the values of
+// its "PackageFile" map.
+std::vector<Id> mount_objects_in_vet_config(std::string_view vet_config, const std::filesystem::path& mount_dir);
 
 class ToolPrefetcher {
  public:
@@ -65,10 +69,10 @@ class ToolPrefetcher {
   std::deque<pid_t> openers_;
   std::unordered_set<pid_t> seen_;  // recent openers, looked at once each
   std::deque<pid_t> seen_order_;    // bounds seen_
-  // importcfgs read ahead for already: a process's threads open files too,
-  // each with its own id.
-  std::unordered_set<std::string> importcfgs_seen_;
-  std::deque<std::string> importcfgs_order_;  // bounds importcfgs_seen_
+  // Configurations read ahead for already: a process's threads open files
+  // too, each with its own id.
+  std::unordered_set<std::string> configs_seen_;
+  std::deque<std::string> configs_order_;  // bounds configs_seen_
   bool stopping_ = false;
   std::atomic<std::uint64_t> objects_read_ahead_{0};
 

@@ -10,7 +10,8 @@ class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* name : {"GOCACHEFS_DIR", "XDG_CACHE_HOME", "HOME", "GOCACHEFS_LOG_FILE", "GOCACHEFS_LOG_LEVEL",
-                             "GOCACHEFS_UPLOAD_WAIT", "GOCACHEFS_REMOTE_READ_ONLY", "GOCACHEFS_REMOTE"}) {
+                             "GOCACHEFS_UPLOAD_WAIT", "GOCACHEFS_REMOTE_READ_ONLY", "GOCACHEFS_REMOTE",
+                             "GOCACHEFS_LAZY"}) {
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
       unsetenv(name);
     }
@@ -80,6 +81,16 @@ TEST_F(ConfigTest, EverySettingIsChecked) {
   EXPECT_FALSE(resolve_settings(Flags{}).remote.settings.read_only);
   EXPECT_GE(resolve_settings(Flags{}).workers, 4u);
   EXPECT_EQ(resolve_settings(Flags{.jobs = 3}).workers, 3u);
+}
+
+TEST_F(ConfigTest, LazyIsAutoUnlessSaidOtherwise) {
+  setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(resolve_settings(Flags{}).lazy, LazyMode::kAuto);
+  setenv("GOCACHEFS_LAZY", "off", 1);
+  EXPECT_EQ(resolve_settings(Flags{}).lazy, LazyMode::kOff);
+  EXPECT_EQ(resolve_settings(Flags{.lazy = "on"}).lazy, LazyMode::kOn) << "the flag wins";
+  setenv("GOCACHEFS_LAZY", "yes", 1);
+  expect_settings_error(Flags{}, "GOCACHEFS_LAZY=\"yes\" is not understood: use auto, on or off");
 }
 
 }  // namespace gocachefs

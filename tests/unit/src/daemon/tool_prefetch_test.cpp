@@ -38,5 +38,16 @@ TEST(MountObjectsInImportcfg, OnlyPackageFilesInTheMount) {
   EXPECT_TRUE(mount_objects_in_importcfg("", "/store/mnt").empty());
 }
 
+TEST(MountObjectsInVetConfig, PackageFilesInTheMount) {
+  const std::string a(64, 'a');
+  const std::string config = R"({"ID": "fmt", "PackageFile": {"io": "/store/mnt/)" + a +
+                             R"(", "os": "/home/u/.cache/go-build/12/1234-d"}, "VetxOnly": false})";
+  const auto objects = mount_objects_in_vet_config(config, "/store/mnt");
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(to_hex(objects[0]), a);
+  EXPECT_TRUE(mount_objects_in_vet_config("not json", "/store/mnt").empty());
+  EXPECT_TRUE(mount_objects_in_vet_config(R"({"PackageFile": ["x"]})", "/store/mnt").empty());
+}
+
 }  // namespace
 }  // namespace gocachefs
