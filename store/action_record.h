@@ -35,11 +35,14 @@ constexpr std::uint64_t inline_size_for(std::uint64_t object_size) {
   return object_size <= kInlineObjectLimit ? object_size : kInlinePrefixLimit;
 }
 
-// A small JSON document, readable with curl when debugging a team cache.
+// A line of JSON (readable with curl when debugging a team cache: what
+// object, its size and put time) followed by the inline bytes, zstd when
+// that pays.
 std::string encode_action_record(const ActionRecord& record);
 // Empty when `bytes` is not a valid record (a remote returning garbage).
-// Records whose prefix is shorter than inline_size_for(size), as earlier
-// versions wrote them, stay valid: their objects are in cas/.
+// Records of the earlier format (JSON with base64 inline bytes) stay valid,
+// and so do prefixes shorter than inline_size_for(size): their objects are
+// in cas/.
 std::optional<ActionRecord> decode_action_record(std::string_view bytes);
 
 }  // namespace gocachefs

@@ -43,13 +43,38 @@ TEST(ActionRecordTest, WholeObjectTravelsCompressedWhenThatPays) {
   EXPECT_EQ(decoded->inline_bytes, object);
   EXPECT_TRUE(decoded->inlines_whole_object());
 
-  // A prefix stays plain, and so do bytes that do not compress.
-  EXPECT_EQ(encode_action_record(sample(object.substr(0, kInlinePrefixLimit), 1 << 20)).find("inline_zstd"),
-            std::string::npos);
+  // So does a large object's prefix (the lazy mount's head); bytes that do
+  // not compress stay plain.
+  const std::string prefix = object.substr(0, kInlinePrefixLimit);
+  const std::string prefix_record = encode_action_record(sample(prefix, 1 << 20));
+  EXPECT_NE(prefix_record.find(R"("inline_zstd":true)"), std::string::npos);
+  EXPECT_EQ(decode_action_record(prefix_record)->inline_bytes, prefix);
   std::mt19937 random(42);
   std::string noise(8192, '\0');
   for (char& c : noise) c = static_cast<char>(random());
   EXPECT_EQ(encode_action_record(sample(noise, noise.size())).find("inline_zstd"), std::string::npos);
+}
+
+// Bytes travel raw after a line of JSON, not as base64 inside it.
+TEST(ActionRecordTest, InlineBytesFollowAJsonLine) {
+  std::mt19937 random(7);
+  std::string noise(4096, '\0');
+  for (char& c : noise) c = static_cast<char>(random());
+  const std::string encoded = encode_action_record(sample(noise, noise.size()));
+  const auto newline = encoded.find('\n');
+  ASSERT_NE(newline, std::string::npos);
+  EXPECT_EQ(encoded.substr(newline + 1), noise);
+  EXPECT_LT(encoded.size(), noise.size() + 200);
+  EXPECT_NE(encoded.substr(0, newline).find(R"("v":2)"), std::string::npos);
+}
+
+TEST(ActionRecordTest, RecordsOfTheFirstFormatStillRead) {
+  const std::string hex = to_hex(Sha256::of("object"));
+  const auto decoded =
+      decode_action_record(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":5,"inline":"YWJj"})");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->inline_bytes, "abc");
+  EXPECT_EQ(decoded->put_time_ns, 5);
 }
 
 TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
@@ -67,6 +92,12 @@ TEST(ActionRecordTest, GarbageIsNotARecord) {
            std::string("\x00\xff garbage", 10),
            std::string("[]"),
            good.substr(0, good.size() / 2),
+           good.substr(0, good.size() - 1),  // a byte short of inline_size
+           good + "x",                        // a byte more
+           std::string(R"({"v":2,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline_size":3})" + "\nab"),
+           std::string(R"({"v":2,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline_size":-3})" + "\nabc"),
+           // Version 1 with a body, version 2 without one.
+           std::string(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})" + "\n"),
            std::string(R"({"v":2,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
            std::string(R"({"v":1,"output_id":"zz","size":3,"put_time_ns":1,"inline":"YWJj"})"),
            std::string(R"({"v":1,"output_id":")" + hex + R"(","size":-3,"put_time_ns":1,"inline":"YWJj"})"),
