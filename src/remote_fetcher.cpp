@@ -16,9 +16,6 @@ constexpr std::size_t kMaxRecordSize = kInlineObjectLimit * 2 + 4096;
 constexpr std::size_t kMaxFetchedAhead = 1024;
 // Fetches ahead at once: cmd/go runs a get per core at a time.
 constexpr std::size_t kAheadThreads = 4;
-
-// What compile actions store: a Go archive, whose "stdout" cmd/go reads next.
-bool is_go_archive(const ActionRecord& record) { return record.inline_bytes.starts_with("!<arch>\n"); }
 }  // namespace
 
 RemoteFetcher::RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
@@ -46,7 +43,8 @@ std::optional<ActionRecord> RemoteFetcher::fetch_record(const Id& action_id) {
     found = record_flights_.run(action_id, [&] { return download_record(action_id); });
     take_fetched_ahead(action_id);  // when the flight joined was a fetch ahead
   }
-  if (found && is_go_archive(*found)) fetch_stdout_record_ahead(action_id);
+  // What compile actions store: a Go archive, whose "stdout" cmd/go reads next.
+  if (found && is_go_archive(found->inline_bytes)) fetch_stdout_record_ahead(action_id);
   return found;
 }
 

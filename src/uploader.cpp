@@ -154,9 +154,11 @@ bool Uploader::upload(const Id& action_id) {
     spdlog::warn("upload of {}: object {} is gone or damaged, skipped", to_hex(action_id), to_hex(entry->output_id));
     return true;
   }
-  ActionRecord record{entry->output_id, entry->size, entry->put_time_ns,
-                      read_prefix(path, inline_size_for(entry->size))};
-  if (record.inline_bytes.size() != inline_size_for(entry->size)) return true;
+  std::string head = read_prefix(path, std::min<std::uint64_t>(entry->size, kInlineObjectLimit));
+  const std::uint64_t inline_size = inline_size_for(entry->size, head);
+  if (head.size() < inline_size) return true;  // shorter than recorded: changed under us
+  head.resize(inline_size);
+  ActionRecord record{entry->output_id, entry->size, entry->put_time_ns, std::move(head)};
   if (!record.inlines_whole_object()) {
     const CasUpload object(path, entry->size, objects_.temp_dir());
     const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), object.file(), object.encoding());

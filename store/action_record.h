@@ -1,13 +1,15 @@
 // The record stored at ac/<ActionID> in a remote: what a get needs to answer
 // a hit (OutputID, size, original put time) and the object's bytes inline --
-// the whole object, zstd-compressed when that pays, up to kInlineObjectLimit,
-// so that most remote hits cost a single round trip; the first
-// kInlinePrefixLimit bytes of larger objects, for the lazy mount's first read.
+// the whole object, zstd-compressed when that pays, when it is small (see
+// inline_size_for), so that most remote hits cost a single round trip; the
+// first kInlinePrefixLimit bytes of larger objects, for the lazy mount's
+// first read.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "store/ids.h"
 
@@ -28,11 +30,23 @@ struct ActionRecord {
 // 75 KB compressed) in the first one pays; 90% of a std build's actions have
 // objects this small.
 constexpr std::size_t kInlineObjectLimit = 256 * 1024;
-// How much of a larger object its record carries.
+// Except Go archives (compile outputs), of which most readers read only the
+// build ID in the first KiB: the lazy mount never fetches more of them
+// unless a linker or compiler reads them. Carried whole up to this size;
+// larger ones cost an eager reader a second round trip and a lazy one an
+// existence check, and save a lazy `go vet std` 40% of its bytes
+// (BENCHMARKS.md, section 5).
+constexpr std::size_t kInlineArchiveLimit = 64 * 1024;
+// How much of a larger object its record carries: what the kernel reads of
+// a file when a program reads its first KiB (a 16 KiB request).
 constexpr std::size_t kInlinePrefixLimit = 16 * 1024;
 
-constexpr std::uint64_t inline_size_for(std::uint64_t object_size) {
-  return object_size <= kInlineObjectLimit ? object_size : kInlinePrefixLimit;
+constexpr bool is_go_archive(std::string_view first_bytes) { return first_bytes.starts_with("!<arch>\n"); }
+
+// How many of an object's first bytes its record carries.
+constexpr std::uint64_t inline_size_for(std::uint64_t object_size, std::string_view first_bytes) {
+  const std::size_t whole_limit = is_go_archive(first_bytes) ? kInlineArchiveLimit : kInlineObjectLimit;
+  return object_size <= whole_limit ? object_size : kInlinePrefixLimit;
 }
 
 // A line of JSON (readable with curl when debugging a team cache: what
@@ -41,7 +55,7 @@ constexpr std::uint64_t inline_size_for(std::uint64_t object_size) {
 std::string encode_action_record(const ActionRecord& record);
 // Empty when `bytes` is not a valid record (a remote returning garbage).
 // Records of the earlier format (JSON with base64 inline bytes) stay valid,
-// and so do prefixes shorter than inline_size_for(size): their objects are
+// and so do prefixes shorter than inline_size_for(): their objects are
 // in cas/.
 std::optional<ActionRecord> decode_action_record(std::string_view bytes);
 

@@ -315,6 +315,29 @@ TEST_F(LazyFaultTest, WithoutFuseTheSameWorksEagerly) {
   EXPECT_EQ(counter(second.stats(), R"(lazy:\s+(\d+) hits)"), -1) << second.stats();
 }
 
+// Go commands at once (each with its own GOCACHE) share one daemon and mount.
+TEST_F(LazyFaultTest, GoCommandsAtOnceShareOneDaemon) {
+  const LazyMachine first(remote_.url, "off");
+  expect_success(first.go({"build", "./..."}), "first machine: go build");
+  const LazyMachine second(remote_.url);
+  const TempDir caches;
+  std::vector<CommandResult> results(3);
+  std::vector<std::thread> commands;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    commands.emplace_back([&, i] {
+      results[i] = second.go({"build", "-x", "./internal/..."}, SAMPLE_MODULE_DIR,
+                             {"env", "GOCACHE=" + (caches / std::to_string(i))});
+    });
+  }
+  for (auto& command : commands) command.join();
+  for (const auto& result : results) {
+    expect_success(result, "go build at once");
+    EXPECT_EQ(build_actions(result.err), std::vector<std::string>{});
+  }
+  EXPECT_EQ(run_command({"pgrep", "-c", "-f", "gocachefs daemon --dir " + second.store()}).out, "1\n");
+  EXPECT_GT(counter(second.stats(), R"(lazy:\s+(\d+) hits)"), 0) << second.stats();
+}
+
 // The daemon serves the remote it was started for; a go command set up for
 // another one must not get hits from it (it fetches eagerly instead).
 TEST_F(LazyFaultTest, AClientWithAnotherRemoteIsNotServedByTheDaemon) {

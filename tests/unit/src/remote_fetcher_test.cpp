@@ -31,7 +31,7 @@ class RemoteFetcherTest : public ::testing::Test {
   }
   void publish(const Id& action_id, const std::string& object, const std::string* cas_entry = nullptr) {
     const ActionRecord record{Sha256::of(object), object.size(), kPutTime,
-                              object.substr(0, inline_size_for(object.size()))};
+                              object.substr(0, inline_size_for(object.size(), object))};
     ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(action_id), encode_action_record(record)).ok());
     if (object.size() > kInlineObjectLimit) {
       ASSERT_TRUE(remote.store_bytes("cas/" + to_hex(Sha256::of(object)), cas_entry ? *cas_entry : object).ok());

@@ -55,9 +55,11 @@ TEST_F(UploaderTest, SendsObjectThenRecord) {
     return s;
   };
   const std::string medium = compiled(100000), large = compiled(kInlineObjectLimit + 1);
+  const std::string archive = "!<arch>\n" + compiled(kInlineArchiveLimit);
   put(index, "small", "tiny object");
   put(index, "medium", medium);
   put(index, "large", large);
+  put(index, "archive", archive);
   Uploader uploader(objects, index, remote, health, 2);
   uploader.wake();
   EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u);
@@ -83,9 +85,14 @@ TEST_F(UploaderTest, SendsObjectThenRecord) {
   EXPECT_EQ(record->size, large.size());
   EXPECT_EQ(record->inline_bytes, large.substr(0, kInlinePrefixLimit));
   EXPECT_EQ(remote_object(large), large);
-  EXPECT_LT(uploader.bytes_sent(), (medium.size() + large.size()) / 2) << "compressed on the wire";
-  EXPECT_EQ(uploader.object_bytes_sent(), std::string("tiny object").size() + medium.size() + large.size());
-  EXPECT_EQ(uploader.uploads_sent(), 3u);
+  const auto archive_record = remote_record("archive");
+  ASSERT_TRUE(archive_record);
+  EXPECT_EQ(archive_record->inline_bytes, archive.substr(0, kInlinePrefixLimit)) << "a medium archive is not inlined";
+  EXPECT_EQ(remote_object(archive), archive);
+  EXPECT_LT(uploader.bytes_sent(), (medium.size() + large.size() + archive.size()) / 2) << "compressed on the wire";
+  EXPECT_EQ(uploader.object_bytes_sent(),
+            std::string("tiny object").size() + medium.size() + large.size() + archive.size());
+  EXPECT_EQ(uploader.uploads_sent(), 4u);
 }
 
 TEST_F(UploaderTest, QueueOutlivesTheProcessThatFilledIt) {

@@ -77,6 +77,15 @@ TEST(ActionRecordTest, RecordsOfTheFirstFormatStillRead) {
   EXPECT_EQ(decoded->put_time_ns, 5);
 }
 
+TEST(ActionRecordTest, WhatARecordCarries) {
+  EXPECT_EQ(inline_size_for(100, "text"), 100u);
+  EXPECT_EQ(inline_size_for(kInlineObjectLimit, "vet facts"), kInlineObjectLimit);
+  EXPECT_EQ(inline_size_for(kInlineObjectLimit + 1, "big"), kInlinePrefixLimit);
+  // Archives: whole only when small; most readers read only their build ID.
+  EXPECT_EQ(inline_size_for(kInlineArchiveLimit, "!<arch>\n__.PKGDEF"), kInlineArchiveLimit);
+  EXPECT_EQ(inline_size_for(kInlineArchiveLimit + 1, "!<arch>\n__.PKGDEF"), kInlinePrefixLimit);
+}
+
 TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
   const auto decoded = decode_action_record(encode_action_record(sample("", 0)));
   ASSERT_TRUE(decoded);
