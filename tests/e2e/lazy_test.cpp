@@ -20,6 +20,7 @@
 #include "tests/support/go_output.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_server.h"
+#include "tests/support/dev_fuse_mode.h"
 
 namespace gocachefs::testing {
 namespace {
@@ -105,21 +106,6 @@ class LazyMachine {
   std::string remote_url_;
   std::string lazy_;
   std::vector<std::string> user_;  // a command that runs the rest as another user
-};
-
-// /dev/fuse's mode while a test makes it what a workstation has (0666).
-class DevFuseMode {
- public:
-  explicit DevFuseMode(mode_t mode) {
-    struct stat st {};
-    stat("/dev/fuse", &st);
-    saved_ = st.st_mode & 07777;
-    chmod("/dev/fuse", mode);
-  }
-  ~DevFuseMode() { chmod("/dev/fuse", saved_); }
-
- private:
-  mode_t saved_ = 0;
 };
 
 void expect_success(const CommandResult& r, const std::string& what) {

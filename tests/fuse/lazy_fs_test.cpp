@@ -34,6 +34,7 @@
 #include "src/logging.h"
 #include "store/sha256.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/dev_fuse_mode.h"
 
 namespace gocachefs {
 namespace {
@@ -441,21 +442,6 @@ TEST(ProbeFuse, SaysWhetherAMountWorksHere) {
   SUCCEED();
 }
 
-// /dev/fuse's mode while a test makes it what a workstation has (0666).
-class DevFuseMode {
- public:
-  explicit DevFuseMode(mode_t mode) {
-    struct stat st {};
-    stat("/dev/fuse", &st);
-    saved_ = st.st_mode & 07777;
-    chmod("/dev/fuse", mode);
-  }
-  ~DevFuseMode() { chmod("/dev/fuse", saved_); }
-
- private:
-  mode_t saved_ = 0;
-};
-
 // A workstation user, not root: mounts through the setuid fusermount3.
 TEST(UnprivilegedUser, PassesTheMountTests) {
   if (geteuid() != 0) GTEST_SKIP() << "SKIP: needs root to become another user";
@@ -464,7 +450,7 @@ TEST(UnprivilegedUser, PassesTheMountTests) {
   // The build tree may not be reachable for that user: run a copy of this binary.
   const std::string binary = dir / "fuse_tests";
   fs::copy_file("/proc/self/exe", binary);
-  DevFuseMode workstation(0666);
+  testing::DevFuseMode workstation(0666);
   const auto result = testing::run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary,
                                             "--gtest_filter=LazyFsTest.*:KilledMountTest.*"},
                                            testing::environment_with({}), dir.path(), std::chrono::seconds(120));
