@@ -50,10 +50,12 @@ constexpr std::uint64_t inline_size_for(std::uint64_t object_size, std::string_v
 }
 
 // A line of JSON (readable with curl when debugging a team cache: what
-// object, its size and put time) followed by the inline bytes, zstd when
-// that pays.
+// object, its size and put time, the SHA-256 of a head) followed by the
+// inline bytes, zstd when that pays.
 std::string encode_action_record(const ActionRecord& record);
-// Empty when `bytes` is not a valid record (a remote returning garbage).
+// Empty when `bytes` is not a valid record (a remote returning garbage), or
+// when its inline bytes are not what it says: a whole object must hash to
+// its OutputID, a head to its head_sha256.
 // Records of the earlier format (JSON with base64 inline bytes) stay valid,
 // and so do prefixes shorter than inline_size_for(): their objects are
 // in cas/.

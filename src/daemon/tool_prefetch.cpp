@@ -147,7 +147,10 @@ void ToolPrefetcher::read_ahead_for(pid_t pid) {
   auto config_path = importcfg_argument(argv);
   const bool vet = !config_path && !argv.empty() && argv.back().ends_with("/vet.cfg");
   if (vet) config_path = argv.back();
-  if (!config_path) return;
+  if (!config_path) {
+    spdlog::debug("read-ahead: process {} ({}) names no importcfg", pid, argv.empty() ? "" : argv.front());
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (!remember(configs_seen_, configs_order_, *config_path)) return;
