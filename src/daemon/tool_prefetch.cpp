@@ -37,6 +37,13 @@ bool remember(std::unordered_set<Key>& set, std::deque<Key>& order, const Key& k
   return true;
 }
 
+// The object a path names when it is a file in the mount.
+std::optional<Id> mount_object(std::string_view path, const std::filesystem::path& mount_dir) {
+  const std::string prefix = mount_dir.string() + "/";
+  if (!path.starts_with(prefix)) return std::nullopt;
+  return id_from_hex(path.substr(prefix.size()));
+}
+
 std::vector<std::string> split_nul(const std::string& text) {
   std::vector<std::string> parts;
   std::size_t start = 0;
@@ -58,17 +65,6 @@ std::optional<std::string> importcfg_argument(const std::vector<std::string>& ar
   }
   return std::nullopt;
 }
-
-namespace {
-
-// The object a path names when it is a file in the mount.
-std::optional<Id> mount_object(std::string_view path, const std::filesystem::path& mount_dir) {
-  const std::string prefix = mount_dir.string() + "/";
-  if (!path.starts_with(prefix)) return std::nullopt;
-  return id_from_hex(path.substr(prefix.size()));
-}
-
-}  // namespace
 
 std::vector<Id> mount_objects_in_vet_config(std::string_view vet_config, const std::filesystem::path& mount_dir) {
   std::vector<Id> objects;
