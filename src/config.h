@@ -54,7 +54,7 @@ struct Settings {
   std::string log_level;            // one of trace, debug, info, warn, error, critical, off
   unsigned workers = 0;             // requests served at once
   RemoteConfig remote;
-  LazyMode lazy = LazyMode::kOff;
+  LazyMode lazy = LazyMode::kAuto;
   std::filesystem::path mount_dir;  // the daemon's mount: <store>/mnt unless set
   std::chrono::seconds daemon_idle{600};
 };

@@ -154,7 +154,9 @@ bool Uploader::upload(const Id& action_id) {
     spdlog::warn("upload of {}: object {} is gone or damaged, skipped", to_hex(action_id), to_hex(entry->output_id));
     return true;
   }
-  std::string head = read_prefix(path, std::min<std::uint64_t>(entry->size, kInlineObjectLimit));
+  // The most any record carries of an object this size (an archive's may be
+  // less): large objects' 16 KiB heads, not 256 KiB of them.
+  std::string head = read_prefix(path, inline_size_for(entry->size, /*first_bytes=*/""));
   const std::uint64_t inline_size = inline_size_for(entry->size, head);
   if (head.size() < inline_size) return true;  // shorter than recorded: changed under us
   head.resize(inline_size);

@@ -5,9 +5,10 @@
 // keeps sending the store's upload queue after the go commands have gone.
 //
 // Threads: the accept loop (run()), one per client connection, the mount's
-// FUSE workers, the read-ahead's (ToolPrefetcher), the uploader's. Lock order: LazyGets::mutex_, then the
-// Index's; nothing here holds a lock while it waits on the network except
-// the single-flight fetches, which hold none of these.
+// FUSE workers, the read-ahead's (ToolPrefetcher), the uploader's. Lock
+// order: LazyGets::mutex_, then the Index's; nothing here holds a lock while
+// it waits on the network except the single-flight fetches, which hold none
+// of these.
 #pragma once
 
 #include <atomic>
