@@ -7,6 +7,8 @@
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
 #include "src/uploader.h"
+#include "src/warming/pack_publisher.h"
+#include "src/warming/pack_replay.h"
 
 namespace gocachefs {
 
@@ -16,6 +18,9 @@ constexpr std::size_t kUsesPerFlush = 4096;
 // Counters and uses reach the index at least this often: a process that is
 // killed loses at most this much of them.
 constexpr auto kFlushInterval = std::chrono::seconds(2);
+// Go commands of one job follow each other closely; a pause this long
+// starts a new job (and a new journal) for the pack key.
+constexpr std::int64_t kJobGapNs = 3600LL * 1000 * 1000 * 1000;
 }  // namespace
 
 std::int64_t now_unix_ns() {
@@ -36,6 +41,7 @@ Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings 
 }
 
 Cache::~Cache() {
+  replay_.reset();  // its streams write into the store and the index
   {
     std::lock_guard lock(stop_mutex_);
     stopping_ = true;
@@ -64,8 +70,43 @@ std::optional<CacheHit> Cache::get(const Id& action_id) {
   return remote_ ? get_remote(action_id) : std::nullopt;
 }
 
-std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
+void Cache::use_packs(const PackSettings& settings, Remote& bulk) {
+  packs_ = settings;
+  bulk_remote_ = &bulk;
+  if (!remote_ || !packs_.replay) return;
+  std::vector<std::string> keys = {packs_.key};
+  keys.insert(keys.end(), packs_.fallbacks.begin(), packs_.fallbacks.end());
   if (lazy_) {
+    lazy_->warm(keys);
+  } else {
+    replay_ = std::make_unique<PackReplay>(objects_, index_, bulk, *health_);
+    replay_->start(keys);
+  }
+}
+
+void Cache::journal(const Id& action_id, const CacheHit& hit) {
+  if (packs_.key.empty()) return;
+  std::lock_guard lock(journal_mutex_);
+  journal_.push_back({action_id, hit.output_id, hit.size, hit.put_time_ns});
+}
+
+std::optional<CacheHit> Cache::get_from_packs(const Id& action_id) {
+  const auto covered = replay_->lookup(action_id);
+  if (!covered) return std::nullopt;
+  if (!covered->stored && !replay_->wait_for(covered->output_id)) return std::nullopt;
+  // Stored with its actions: an ordinary local hit now.
+  return lookup_in(objects_, index_, action_id, true);
+}
+
+std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
+  auto hit = [&]() -> std::optional<CacheHit> {
+    if (replay_) {
+      if (auto hit = get_from_packs(action_id)) {
+        ++remote_hits_;
+        return hit;
+      }
+    }
+    if (lazy_) {
     CacheHit hit;
     switch (lazy_->get(action_id, hit)) {
       case LazyRemote::Outcome::kHit:
@@ -78,14 +119,17 @@ std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
       case LazyRemote::Outcome::kUnavailable:
         break;
     }
-  }
-  const auto entry = fetcher_->fetch(action_id);
-  if (!entry) {
-    ++misses_;
-    return std::nullopt;
-  }
-  ++remote_hits_;
-  return hit_for(*entry);
+    }
+    const auto entry = fetcher_->fetch(action_id);
+    if (!entry) {
+      ++misses_;
+      return std::nullopt;
+    }
+    ++remote_hits_;
+    return hit_for(*entry);
+  }();
+  if (hit) journal(action_id, *hit);
+  return hit;
 }
 
 std::optional<CacheHit> Cache::get_local(const Id& action_id) {
@@ -140,11 +184,15 @@ std::optional<CacheHit> Cache::lookup_in(ObjectStore& objects, Index& index, con
       spdlog::warn("get {}: object {} is missing or truncated", to_hex(action_id), to_hex(entry->output_id));
       return std::nullopt;
   }
+  CacheHit hit;
   if (!writable) {
     ++hits_;  // the base's index records no uses
-    return CacheHit{entry->output_id, entry->size, entry->put_time_ns, objects.path_of(entry->output_id)};
+    hit = CacheHit{entry->output_id, entry->size, entry->put_time_ns, objects.path_of(entry->output_id)};
+  } else {
+    hit = hit_for(*entry);
   }
-  return hit_for(*entry);
+  journal(action_id, hit);
+  return hit;
 }
 
 std::unique_ptr<PendingPut> Cache::begin_put(const Id& action_id, const Id& output_id, std::uint64_t size) {
@@ -168,6 +216,7 @@ std::string Cache::finish_put(PendingPut& put) {
   index_.record_put(put.action_id, entry, uploader_ != nullptr);
   ++puts_;
   put_bytes_ += static_cast<std::int64_t>(put.size);
+  journal(put.action_id, CacheHit{entry.output_id, entry.size, entry.put_time_ns, ""});
   if (uploader_) {
     {
       std::lock_guard lock(own_uploads_mutex_);
@@ -199,6 +248,17 @@ void Cache::finish_uploads() {
                uploader_->bytes_sent(), uploader_->object_bytes_sent(), seconds);
 }
 
+void Cache::finish_warming() {
+  if (replay_) replay_->finish(settings_.upload_wait);
+  if (!packs_.write || !bulk_remote_) return;
+  flush();  // the journal, in full
+  const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_);
+  pack_bytes_written_ += static_cast<std::int64_t>(published.pack_bytes);
+  if (published.skipped > 0) {
+    spdlog::info("packs: {} actions left out of the pack: their objects were never read whole here", published.skipped);
+  }
+}
+
 void Cache::note_use(const Id& output_id) {
   std::vector<Id> batch;
   {
@@ -221,7 +281,16 @@ void Cache::flush() {
     std::lock_guard lock(uses_mutex_);
     batch.swap(uses_);
   }
+  std::vector<JournalEntry> journaled;
+  std::uint64_t deltas_from_journal = 0;  // pack members used for the first time
+  {
+    std::lock_guard lock(journal_mutex_);
+    journaled.swap(journal_);
+  }
   try {
+    if (!journaled.empty()) {
+      deltas_from_journal = index_.journal_uses(packs_.key, journaled, now_unix_ns(), kJobGapNs);
+    }
     index_.record_uses(batch, now_unix_ns());
     std::map<std::string, std::int64_t> deltas = {{"get_hits", hits_.exchange(0)},
                                                   {"get_misses", misses_.exchange(0)},
@@ -239,6 +308,15 @@ void Cache::flush() {
       add_new("remote_records_ahead", fetcher_->records_fetched_ahead(), flushed_records_ahead_);
       add_new("remote_records_ahead_used", fetcher_->records_used_ahead(), flushed_records_used_);
     }
+    if (replay_) {
+      const PackReplayCounters now = replay_->counters();
+      add_new("pack_actions_warmed", now.actions_warmed, flushed_replay_.actions_warmed);
+      add_new("pack_bytes_fetched", now.pack_bytes, flushed_replay_.pack_bytes);
+      add_new("pack_objects_stored", now.objects_stored, flushed_replay_.objects_stored);
+      add_new("pack_objects_fetched_apart", now.objects_fetched_apart, flushed_replay_.objects_fetched_apart);
+    }
+    deltas["pack_bytes_written"] = pack_bytes_written_.exchange(0);
+    deltas["pack_actions_used"] = static_cast<std::int64_t>(deltas_from_journal);
     if (uploader_) {
       add_new("remote_upload_bytes", uploader_->bytes_sent(), flushed_upload_bytes_);
       add_new("remote_uploads", uploader_->uploads_sent(), flushed_uploads_);

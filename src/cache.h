@@ -17,6 +17,8 @@
 #include "store/ids.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "src/warming/pack_keys.h"
+#include "src/warming/pack_replay.h"
 #include "store/remote/remote.h"
 
 namespace gocachefs {
@@ -64,8 +66,11 @@ class LazyRemote {
   // Whether a daemon is up to send the upload queue after this process has
   // gone: close then waits for this session's own puts only.
   virtual bool sends_backlog() = 0;
+  // Asks the daemon to replay the packs of `keys` (it holds the mount).
+  virtual void warm(const std::vector<std::string>& keys) = 0;
 };
 
+class PackReplay;
 class RemoteFetcher;
 class RemoteHealth;
 class Uploader;
@@ -85,6 +90,11 @@ class Cache {
   bool has_remote() const { return remote_ != nullptr; }
   // Local misses go to `lazy` first (may be null: eager fetches only).
   void use_lazy(LazyRemote* lazy) { lazy_ = lazy; }
+  // Warming (src/warming/): replays the packs of settings' keys (here when
+  // fetches are eager, in the daemon when they are lazy) and journals what
+  // this go command uses, for the pack written at close. `bulk` is the
+  // remote for whole packs (a longer timeout); it must outlive the cache.
+  void use_packs(const PackSettings& settings, Remote& bulk);
   // After a local miss: asks the remote (blocking; a failing remote is a miss).
   std::optional<CacheHit> get_remote(const Id& action_id);
   // Both, in order.
@@ -102,6 +112,10 @@ class Cache {
   // queued uploads, so a CI job that ends does not lose them: all of them,
   // or only this session's when a daemon sends the rest.
   void finish_uploads();
+  // Before answering close, after finish_uploads: an eager replay finishes
+  // its streams (the next go command of the job finds everything stored),
+  // and this job's pack is written when the settings say so.
+  void finish_warming();
 
   // Writes the last-use marks and counters gathered so far to the index.
   // Also done every few seconds, so a killed process loses little.
@@ -112,6 +126,8 @@ class Cache {
   CacheHit hit_for(const ActionEntry& entry);
   std::optional<CacheHit> lookup_in(ObjectStore& objects, Index& index, const Id& action_id, bool writable);
   void flush_periodically();
+  void journal(const Id& action_id, const CacheHit& hit);
+  std::optional<CacheHit> get_from_packs(const Id& action_id);
 
   ObjectStore& objects_;
   Index& index_;
@@ -122,6 +138,12 @@ class Cache {
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
   std::unique_ptr<Uploader> uploader_;  // null when read-only
+  PackSettings packs_;
+  Remote* bulk_remote_ = nullptr;
+  std::unique_ptr<PackReplay> replay_;  // when packs are replayed here
+
+  std::mutex journal_mutex_;
+  std::vector<JournalEntry> journal_;  // uses not yet in the index's journal
 
   std::mutex own_uploads_mutex_;
   std::vector<Id> own_uploads_;  // actions this session queued for upload
@@ -142,6 +164,8 @@ class Cache {
   std::uint64_t flushed_upload_bytes_ = 0;
   std::uint64_t flushed_uploads_ = 0;
   std::uint64_t flushed_upload_object_bytes_ = 0;
+  PackReplayCounters flushed_replay_{};
+  std::atomic<std::int64_t> pack_bytes_written_{0};
   std::mutex flush_mutex_;  // one flush at a time (the periodic one and close's)
 
   // The base's objects re-hashed this session (its index cannot record them).

@@ -63,6 +63,7 @@ CacheProgram::~CacheProgram() {
   // Everything that has files open in the private store goes first.
   cache_.reset();
   lazy_.reset();
+  bulk_remote_.reset();
   remote_.reset();
   base_.reset();
   base_index_.reset();
@@ -153,6 +154,10 @@ Cache& CacheProgram::open() {
   if (remote_ && store_writable_ && settings_.lazy != LazyMode::kOff) {
     lazy_ = std::make_unique<DaemonClient>(settings_);
     cache_->use_lazy(lazy_.get());
+  }
+  if (remote_ && store_writable_) {
+    bulk_remote_ = make_remote(remote.url, bulk_remote_options(remote.options));
+    cache_->use_packs(settings_.packs, *bulk_remote_);
   }
   spdlog::info("serving store {}{} with {} workers, remote {}{}", settings_.store_dir.string(),
                store_writable_ ? "" : " (read-only)", settings_.workers, remote_ ? remote_->describe() : "none",

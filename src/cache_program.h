@@ -59,6 +59,7 @@ class CacheProgram {
   std::unique_ptr<Index> base_index_;
   std::optional<ReadOnlyStore> base_;
   std::unique_ptr<Remote> remote_;
+  std::unique_ptr<Remote> bulk_remote_;  // for whole packs
   std::unique_ptr<LazyRemote> lazy_;  // the daemon's client, when remote hits are lazy
   std::unique_ptr<Cache> cache_;
 };

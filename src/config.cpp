@@ -125,6 +125,11 @@ Settings resolve_settings(const Flags& flags) {
     idle = from_env.empty() ? 600 : seconds_setting(from_env, "GOCACHEFS_DAEMON_IDLE");
   }
   settings.daemon_idle = std::chrono::seconds(static_cast<long long>(idle));
+  try {
+    settings.packs = resolve_pack_settings(!settings.remote.url.empty(), settings.remote.settings.read_only);
+  } catch (const std::invalid_argument& e) {
+    throw SettingsError(e.what());
+  }
   return settings;
 }
 

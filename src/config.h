@@ -57,6 +57,7 @@ struct Settings {
   LazyMode lazy = LazyMode::kAuto;
   std::filesystem::path mount_dir;  // the daemon's mount: <store>/mnt unless set
   std::chrono::seconds daemon_idle{600};
+  PackSettings packs;  // warming: GOCACHEFS_PACKS, GOCACHEFS_PACK_KEY, GOCACHEFS_PACK_FALLBACK
 };
 
 // Every setting, checked. Throws SettingsError.

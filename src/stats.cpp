@@ -66,6 +66,15 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
            std::to_string(counter(totals, "remote_records_ahead_used")) + " used), " +
            std::to_string(counter(totals, "lazy_objects_read_ahead")) + " objects read ahead of the linker and compiler\n";
   }
+  if (totals.counters.contains("pack_actions_warmed") || counter(totals, "pack_bytes_written") > 0) {
+    const std::int64_t warmed = counter(totals, "pack_actions_warmed"), used = counter(totals, "pack_actions_used");
+    out += "packs:    " + std::to_string(warmed) + " actions warmed, " + std::to_string(used) + " used, " +
+           std::to_string(std::max<std::int64_t>(0, warmed - used)) + " unused; " +
+           human_bytes(static_cast<double>(counter(totals, "pack_bytes_fetched"))) + " of packs fetched, " +
+           std::to_string(counter(totals, "pack_objects_stored")) + " objects stored from them, " +
+           std::to_string(counter(totals, "pack_objects_fetched_apart")) + " fetched ahead of their stream; " +
+           human_bytes(static_cast<double>(counter(totals, "pack_bytes_written"))) + " of packs written\n";
+  }
   return out;
 }
 

@@ -21,7 +21,8 @@ namespace {
 // hold it for microseconds, so waiting this long means something is wrong.
 constexpr int kBusyTimeoutMs = 10000;
 // v3: objects record their file's stamp (mtime, ctime) when written.
-constexpr int kSchemaVersion = 3;
+// v4: the warming tables (pack_journal, pack_jobs, packs).
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS actions (
@@ -46,6 +47,32 @@ CREATE TABLE IF NOT EXISTS uploads (
   attempts         INTEGER NOT NULL DEFAULT 0,
   not_before_ns    INTEGER NOT NULL,            -- backoff after a failure
   leased_until_ns  INTEGER NOT NULL DEFAULT 0   -- an uploader is on it
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pack_journal (  -- what this job used, per pack key
+  key         TEXT NOT NULL,
+  action_id   BLOB NOT NULL,
+  seq         INTEGER NOT NULL,            -- first-use order
+  output_id   BLOB NOT NULL,
+  size        INTEGER NOT NULL,
+  put_time_ns INTEGER NOT NULL,
+  PRIMARY KEY (key, action_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pack_jobs (
+  key      TEXT PRIMARY KEY,
+  last_ns  INTEGER NOT NULL,              -- the job's last use: a long pause starts a new job
+  pointer  TEXT NOT NULL DEFAULT ''       -- the key's pointer as this store last saw it
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packs (
+  pack_id  BLOB PRIMARY KEY,
+  size     INTEGER NOT NULL,
+  actions  INTEGER NOT NULL,
+  complete INTEGER NOT NULL DEFAULT 0     -- all of its objects are stored here
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pack_members (  -- the actions a known pack holds
+  pack_id   BLOB NOT NULL,
+  action_id BLOB NOT NULL,
+  used      INTEGER NOT NULL DEFAULT 0,  -- a get of this store asked for it
+  PRIMARY KEY (pack_id, action_id)
 ) WITHOUT ROWID;
 )sql";
 
@@ -214,7 +241,7 @@ void Index::open_connection() {
     in_write_transaction([&] {
       Statement again(db_, "PRAGMA user_version");  // another process may have just done it
       const std::int64_t now = again.step() ? again.int64(0) : 0;
-      if (now > 0 && now < kSchemaVersion) exec(kMigrateToV3);
+      if (now > 0 && now < 3) exec(kMigrateToV3);
       if (now < kSchemaVersion) {
         exec(kSchema);
         exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
@@ -530,6 +557,148 @@ IndexTotals Index::totals() {
     Statement uploads(db_, "SELECT count(*) FROM uploads");
     if (uploads.step()) totals.pending_uploads = static_cast<std::uint64_t>(uploads.int64(0));
     return totals;
+  });
+}
+
+std::uint64_t Index::journal_uses(const std::string& key, const std::vector<JournalEntry>& entries,
+                                  std::int64_t now_ns, std::int64_t job_gap_ns) {
+  std::lock_guard lock(mutex_);
+  std::uint64_t newly_used = 0;
+  with_repair([&] {
+    newly_used = 0;
+    in_write_transaction([&] {
+      Statement last(db_, "SELECT last_ns FROM pack_jobs WHERE key = ?");
+      last.bind(1, key);
+      const bool known = last.step();
+      if (!known || last.int64(0) < now_ns - job_gap_ns) {
+        Statement(db_, "DELETE FROM pack_journal WHERE key = ?").bind(1, key).run();
+      }
+      last.reset();
+      Statement(db_,
+                "INSERT INTO pack_jobs (key, last_ns) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_ns = "
+                "excluded.last_ns")
+          .bind(1, key)
+          .bind(2, now_ns)
+          .run();
+      Statement next(db_, "SELECT coalesce(max(seq), 0) + 1 FROM pack_journal WHERE key = ?");
+      next.bind(1, key);
+      std::int64_t seq = next.step() ? next.int64(0) : 1;
+      next.reset();
+      Statement insert(db_,
+                       "INSERT OR IGNORE INTO pack_journal (key, action_id, seq, output_id, size, put_time_ns) "
+                       "VALUES (?, ?, ?, ?, ?, ?)");
+      for (const auto& e : entries) {
+        insert.bind(1, key).bind(2, e.action_id).bind(3, seq++).bind(4, e.output_id);
+        insert.bind(5, static_cast<std::int64_t>(e.size)).bind(6, e.put_time_ns).run();
+      }
+      Statement mark(db_, "UPDATE pack_members SET used = 1 WHERE action_id = ? AND used = 0");
+      for (const auto& e : entries) {
+        mark.bind(1, e.action_id).run();
+        newly_used += static_cast<std::uint64_t>(sqlite3_changes(db_));
+      }
+    });
+  });
+  return newly_used;
+}
+
+std::vector<JournalEntry> Index::journal(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<JournalEntry> entries;
+    Statement select(db_,
+                     "SELECT action_id, output_id, size, put_time_ns FROM pack_journal WHERE key = ? "
+                     "ORDER BY seq");
+    select.bind(1, key);
+    while (select.step()) {
+      const auto action = select.id(0), output = select.id(1);
+      if (!action || !output) continue;
+      entries.push_back({*action, *output, static_cast<std::uint64_t>(select.int64(2)), select.int64(3)});
+    }
+    select.reset();
+    return entries;
+  });
+}
+
+std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used) {
+  std::lock_guard lock(mutex_);
+  std::uint64_t added = 0;
+  with_repair([&] {
+    added = 0;
+    in_write_transaction([&] {
+      Statement insert(db_, "INSERT OR IGNORE INTO pack_members (pack_id, action_id, used) VALUES (?, ?, ?)");
+      for (const Id& id : action_ids) {
+        insert.bind(1, pack_id).bind(2, id).bind(3, std::int64_t{used}).run();
+        added += static_cast<std::uint64_t>(sqlite3_changes(db_));
+      }
+    });
+  });
+  return added;
+}
+
+std::vector<Id> Index::pack_members(const Id& pack_id) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> members;
+    Statement select(db_, "SELECT action_id FROM pack_members WHERE pack_id = ?");
+    select.bind(1, pack_id);
+    while (select.step()) {
+      if (const auto id = select.id(0)) members.push_back(*id);
+    }
+    select.reset();
+    return members;
+  });
+}
+
+std::string Index::job_pointer(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    Statement select(db_, "SELECT pointer FROM pack_jobs WHERE key = ?");
+    select.bind(1, key);
+    std::string pointer = select.step() ? select.text(0) : "";
+    select.reset();
+    return pointer;
+  });
+}
+
+void Index::set_job_pointer(const std::string& key, const std::string& pointer, std::int64_t now_ns) {
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    Statement(db_,
+              "INSERT INTO pack_jobs (key, last_ns, pointer) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+              "pointer = excluded.pointer")
+        .bind(1, key)
+        .bind(2, now_ns)
+        .bind(3, pointer)
+        .run();
+  });
+}
+
+void Index::record_pack(const KnownPack& pack) {
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    Statement(db_,
+              "INSERT INTO packs (pack_id, size, actions, complete) VALUES (?, ?, ?, ?) ON CONFLICT (pack_id) DO "
+              "UPDATE SET complete = max(complete, excluded.complete)")
+        .bind(1, pack.id)
+        .bind(2, static_cast<std::int64_t>(pack.size))
+        .bind(3, static_cast<std::int64_t>(pack.actions))
+        .bind(4, std::int64_t{pack.complete})
+        .run();
+  });
+}
+
+std::optional<KnownPack> Index::known_pack(const Id& pack_id) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&]() -> std::optional<KnownPack> {
+    Statement select(db_, "SELECT size, actions, complete FROM packs WHERE pack_id = ?");
+    select.bind(1, pack_id);
+    std::optional<KnownPack> pack;
+    if (select.step()) {
+      pack = KnownPack{pack_id, static_cast<std::uint64_t>(select.int64(0)),
+                       static_cast<std::uint64_t>(select.int64(1)), select.int64(2) != 0};
+    }
+    select.reset();
+    return pack;
   });
 }
 

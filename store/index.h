@@ -6,6 +6,8 @@
 //   counters: lifetime hits, misses, puts, ...
 //   uploads:  actions waiting to be sent to the remote (a durable queue:
 //             a process that is killed leaves them to the next one)
+//   pack_journal, pack_jobs, packs, pack_members: warming (src/warming/): what this job
+//             used per pack key, and the packs this store knows
 #pragma once
 
 #include <cstdint>
@@ -54,6 +56,21 @@ struct IndexTotals {
   std::uint64_t object_bytes = 0;
   std::map<std::string, std::int64_t> counters;
   std::uint64_t pending_uploads = 0;
+};
+
+// An action a job used, for its pack (src/warming/).
+struct JournalEntry {
+  Id action_id{};
+  Id output_id{};
+  std::uint64_t size = 0;
+  std::int64_t put_time_ns = 0;
+};
+
+struct KnownPack {
+  Id id{};
+  std::uint64_t size = 0;
+  std::uint64_t actions = 0;
+  bool complete = false;  // all of its objects were stored here
 };
 
 class IndexError : public std::runtime_error {
@@ -110,6 +127,23 @@ class Index {
   std::optional<std::int64_t> last_used_ns(const Id& output_id);
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
   IndexTotals totals();
+  // Warming. journal_uses() adds to the key's journal the actions it does
+  // not hold yet (the first use counts), after clearing it when the key's
+  // job has been idle for `job_gap_ns`: a new job. Returns how many pack
+  // members were used for the first time.
+  std::uint64_t journal_uses(const std::string& key, const std::vector<JournalEntry>& entries, std::int64_t now_ns,
+                    std::int64_t job_gap_ns);
+  std::vector<JournalEntry> journal(const std::string& key);  // in first-use order
+  // The actions a pack holds, recorded once by whoever reads or writes it
+  // (then `used`: its writer used them all); returns how many were new.
+  std::uint64_t record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used = false);
+  std::vector<Id> pack_members(const Id& pack_id);
+  // The key's pointer as this store last read or wrote it ("" if never).
+  std::string job_pointer(const std::string& key);
+  void set_job_pointer(const std::string& key, const std::string& pointer, std::int64_t now_ns);
+  void record_pack(const KnownPack& pack);  // `complete` is never taken back
+  std::optional<KnownPack> known_pack(const Id& pack_id);
+
   // How many times this process replaced a damaged database.
   int repairs() const { return repairs_; }
 

@@ -48,6 +48,7 @@ Daemon::~Daemon() {
   read_ahead_.reset();
   uploader_.reset();
   fs_.reset();
+  replay_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
@@ -72,7 +73,10 @@ int Daemon::run() {
   remote_fingerprint_ = remote_fingerprint(settings_.remote.url);
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
   fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
+  bulk_remote_ = make_remote(settings_.remote.url, bulk_remote_options(settings_.remote.options));
+  replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
+  gets_->use_packs(*replay_);
   // read_ahead_ is set before the mount's workers start, and outlives them.
   fs_ = std::make_unique<LazyFs>(*gets_, [this](pid_t opener) { read_ahead_->opened_by(opener); });
   read_ahead_ = std::make_unique<ToolPrefetcher>(*fs_, settings_.mount_dir, kReadAheadFetches);
@@ -146,6 +150,13 @@ void Daemon::serve_connection(int fd) {
       // A client set up for another remote: its hits would come from ours.
       reply["other_remote"] = remote_->describe();
     } else if (op == "get") {
+      if (const auto warm = request->find("warm"); warm != request->end() && warm->is_array()) {
+        std::vector<std::string> keys;
+        for (const auto& key : *warm) {
+          if (key.is_string()) keys.push_back(key.get<std::string>());
+        }
+        replay_->start(keys);
+      }
       const auto action = id_from_hex(request->value("action", ""));
       const auto hit = action ? gets_->get(*action) : std::nullopt;
       if (hit) {
@@ -202,6 +213,12 @@ void Daemon::flush_counters() {
       {"lazy_objects_read_ahead", static_cast<std::int64_t>(read_ahead - flushed_read_ahead_)},
       {"remote_records_ahead", static_cast<std::int64_t>(records_ahead - flushed_records_ahead_)},
       {"remote_records_ahead_used", static_cast<std::int64_t>(records_used - flushed_records_used_)}};
+  const PackReplayCounters replayed = replay_->counters();
+  deltas["pack_actions_warmed"] = static_cast<std::int64_t>(replayed.actions_warmed - flushed_replay_.actions_warmed);
+  deltas["pack_bytes_fetched"] = static_cast<std::int64_t>(replayed.pack_bytes - flushed_replay_.pack_bytes);
+  deltas["pack_objects_stored"] = static_cast<std::int64_t>(replayed.objects_stored - flushed_replay_.objects_stored);
+  deltas["pack_objects_fetched_apart"] =
+      static_cast<std::int64_t>(replayed.objects_fetched_apart - flushed_replay_.objects_fetched_apart);
   try {
     index_->add_to_counters(deltas);
     flushed_ = now;
@@ -211,6 +228,7 @@ void Daemon::flush_counters() {
     flushed_read_ahead_ = read_ahead;
     flushed_records_ahead_ = records_ahead;
     flushed_records_used_ = records_used;
+    flushed_replay_ = replayed;
   } catch (const std::exception& e) {
     spdlog::warn("daemon: saving counters: {}", e.what());
   }

@@ -6,7 +6,7 @@
 //
 // Threads: the accept loop (run()), one per client connection, the mount's
 // FUSE workers, the read-ahead's (ToolPrefetcher), the uploader's. Lock
-// order: LazyGets::mutex_, then the Index's; nothing here holds a lock while
+// order: LazyGets::mutex_, then PackReplay's, then the Index's; nothing here holds a lock while
 // it waits on the network except the single-flight fetches, which hold none
 // of these.
 #pragma once
@@ -25,6 +25,7 @@
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
 #include "src/uploader.h"
+#include "src/warming/pack_replay.h"
 #include "store/index.h"
 #include "store/object_store.h"
 
@@ -61,6 +62,8 @@ class Daemon {
   std::string remote_fingerprint_;  // clients with another remote are refused
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
+  std::unique_ptr<Remote> bulk_remote_;        // for whole packs: a longer timeout
+  std::unique_ptr<PackReplay> replay_;         // the packs clients asked to warm
   std::unique_ptr<LazyGets> gets_;
   std::unique_ptr<LazyFs> fs_;  // after gets_: it calls into them until unmounted
   std::unique_ptr<ToolPrefetcher> read_ahead_;  // after fs_: fetches through it
@@ -80,6 +83,7 @@ class Daemon {
   std::uint64_t flushed_read_ahead_ = 0;
   std::uint64_t flushed_records_ahead_ = 0;
   std::uint64_t flushed_records_used_ = 0;
+  PackReplayCounters flushed_replay_{};
 };
 
 }  // namespace gocachefs

@@ -192,7 +192,13 @@ std::optional<json> DaemonClient::call(const json& request) {
 }
 
 LazyRemote::Outcome DaemonClient::get(const Id& action_id, CacheHit& hit) {
-  const auto reply = call({{"op", "get"}, {"action", to_hex(action_id)}, {"remote", remote_fingerprint_}});
+  json request = {{"op", "get"}, {"action", to_hex(action_id)}, {"remote", remote_fingerprint_}};
+  {
+    // The daemon starts replaying with the first get it is asked.
+    std::lock_guard lock(warm_mutex_);
+    if (!warm_keys_.empty()) request["warm"] = std::exchange(warm_keys_, {});
+  }
+  const auto reply = call(request);
   if (reply && reply->contains("other_remote")) {
     give_up("the daemon of this store serves another remote (" + reply->value("other_remote", "") +
             "); `gocachefs stop --dir " + settings_.store_dir.string() + "` lets the next go command start one for " +
@@ -229,6 +235,11 @@ void DaemonClient::uploads_queued() {
   if (connection && connection->send({{"op", "wake"}}) && connection->receive(1000)) {
     give_back(std::move(connection));
   }
+}
+
+void DaemonClient::warm(const std::vector<std::string>& keys) {
+  std::lock_guard lock(warm_mutex_);
+  warm_keys_ = keys;
 }
 
 }  // namespace gocachefs

@@ -28,6 +28,7 @@ class DaemonClient : public LazyRemote {
   Outcome get(const Id& action_id, CacheHit& hit) override;
   void uploads_queued() override;
   bool sends_backlog() override;
+  void warm(const std::vector<std::string>& keys) override;
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);
@@ -45,6 +46,8 @@ class DaemonClient : public LazyRemote {
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<LineConnection>> idle_;  // one per thread that asked, reused
   std::atomic<std::int64_t> last_wake_ns_{0};
+  std::mutex warm_mutex_;
+  std::vector<std::string> warm_keys_;  // sent with the next get, once
 };
 
 // What a client and its daemon compare to know they use one remote: a hash of

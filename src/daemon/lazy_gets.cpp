@@ -41,6 +41,9 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
       return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
     }
   }
+  if (replay_) {
+    if (auto hit = get_from_packs(action_id)) return hit;
+  }
   const auto record = fetcher_.fetch_record(action_id);
   if (!record) return std::nullopt;
   ActionEntry entry{record->output_id, record->size, record->put_time_ns};
@@ -58,16 +61,36 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
     if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
     return std::nullopt;
   }
-  if (!fs_->add(LazyObject{record->output_id, record->size, record->inline_bytes})) return std::nullopt;
+  return answer_from_mount(action_id, *record);
+}
+
+std::optional<LazyHit> LazyGets::answer_from_mount(const Id& action_id, const ActionRecord& record) {
+  if (!fs_->add(LazyObject{record.output_id, record.size, record.inline_bytes})) return std::nullopt;
   std::lock_guard lock(mutex_);
-  remote_only_.emplace(action_id, *record);
-  return LazyHit{entry, mount_dir_ / to_hex(record->output_id), true};
+  remote_only_.emplace(action_id, record);
+  return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
+}
+
+std::optional<LazyHit> LazyGets::get_from_packs(const Id& action_id) {
+  const auto covered = replay_->lookup(action_id);
+  if (!covered || fs_->failed(covered->output_id)) return std::nullopt;
+  const ActionEntry entry{covered->output_id, covered->size, covered->put_time_ns};
+  // A large object whose head has come: answered now, its bytes on first read.
+  if (!covered->stored && !covered->head.empty()) {
+    return answer_from_mount(action_id, {covered->output_id, covered->size, covered->put_time_ns, covered->head});
+  }
+  // Stored (its action with it), or small and about to be.
+  if (covered->stored || replay_->wait_for(covered->output_id)) {
+    return LazyHit{entry, objects_.path_of(covered->output_id), false};
+  }
+  return std::nullopt;
 }
 
 FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
   const ActionRecord wanted{output_id, size, 0, ""};
   auto pause = kRetryPause;
-  std::optional<ObjectStamp> stamp;
+  // From the pack streaming in, when it brings the object soon.
+  std::optional<ObjectStamp> stamp = replay_ ? replay_->wait_for(output_id) : std::nullopt;
   // A remote known to be down (its breaker open) is not tried again.
   for (int attempt = 1; attempt <= kFetchAttempts && !stamp && health_.allow(); ++attempt) {
     stamp = fetcher_.local_object(wanted);

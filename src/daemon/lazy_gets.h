@@ -8,7 +8,9 @@
 // fails to read), so a mount path is given only for an object that exists on
 // the remote at that moment, never while the remote is failing; a fetch that
 // fails is retried for a bounded time, then remembered: the next get of the
-// action is a miss, and the build that follows rebuilds it.
+// action is a miss, and the build that follows rebuilds it. Objects of a
+// replayed pack are the exception: the pack streaming in is their proof,
+// and their bytes come from it (or from cas/ when the stream is far behind).
 #pragma once
 
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include "fuse/object_source.h"
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
+#include "src/warming/pack_replay.h"
 #include "store/action_record.h"
 #include "store/remote/remote.h"
 
@@ -39,6 +42,8 @@ class LazyGets : public ObjectSource {
            std::filesystem::path mount_dir);
   // Set once the mount is up, before the first get.
   void attach(LazyFs& fs) { fs_ = &fs; }
+  // Gets the replayed packs hold are answered from them first.
+  void use_packs(PackReplay& replay) { replay_ = &replay; }
 
   std::optional<LazyHit> get(const Id& action_id);
   FetchResult fetch_whole(const Id& output_id, std::uint64_t size) override;
@@ -51,8 +56,12 @@ class LazyGets : public ObjectSource {
   Remote& remote_;
   RemoteHealth& health_;
   RemoteFetcher& fetcher_;
+  std::optional<LazyHit> get_from_packs(const Id& action_id);
+  std::optional<LazyHit> answer_from_mount(const Id& action_id, const ActionRecord& record);
+
   std::filesystem::path mount_dir_;
   LazyFs* fs_ = nullptr;
+  PackReplay* replay_ = nullptr;
 
   std::mutex mutex_;
   // Remote-only actions answered with a mount path, until their object is

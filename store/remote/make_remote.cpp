@@ -18,6 +18,11 @@ std::string redact_url(const std::string& url) {
   return std::regex_replace(out, secret, "$1REDACTED");
 }
 
+RemoteOptions bulk_remote_options(RemoteOptions options) {
+  options.request_timeout_ms = 30 * 60 * 1000;
+  return options;
+}
+
 std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions& options) {
   if (url.starts_with("file://")) {
     const std::string path = url.substr(7);

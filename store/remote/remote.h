@@ -75,6 +75,10 @@ struct RemoteOptions {
   long request_timeout_ms = 60000;
 };
 
+// For whole packs (src/warming/): the same, with a request timeout that
+// suits hundreds of MiB (stalls are still caught by the low-speed limit).
+RemoteOptions bulk_remote_options(RemoteOptions options);
+
 // file:///path, http(s)://host[:port][/prefix], s3://bucket[/prefix]?...
 // Throws std::invalid_argument for an unknown scheme or a malformed URL.
 std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions& options);

@@ -1,0 +1,151 @@
+#include "src/warming/pack_keys.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "store/sha256.h"
+
+namespace gocachefs {
+
+namespace {
+
+// A pointer names at most this many packs: the reader fetches them all.
+constexpr std::size_t kMaxPointerPacks = 16;
+constexpr std::size_t kMaxPointerSize = 64 * 1024;
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+// The module path in the nearest go.mod at or above `dir`; "" outside a module.
+std::string main_module(std::filesystem::path dir) {
+  for (;;) {
+    std::ifstream mod(dir / "go.mod");
+    for (std::string line; mod && std::getline(mod, line);) {
+      if (line.starts_with("module ")) {
+        std::string path = line.substr(7);
+        std::erase(path, '"');
+        while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) path.pop_back();
+        return path;
+      }
+    }
+    if (!dir.has_parent_path() || dir.parent_path() == dir) return "";
+    dir = dir.parent_path();
+  }
+}
+
+// The version of the go command that runs us: its GOROOT's VERSION file.
+std::string go_version() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(getppid()) + "/exe", ec);
+  if (ec) return "";
+  std::string version;
+  std::getline(std::ifstream(exe.parent_path().parent_path() / "VERSION"), version);
+  return version;
+}
+
+std::string host_arch() {
+  utsname name{};
+  uname(&name);
+  const std::string machine = name.machine;
+  if (machine == "x86_64") return "amd64";
+  if (machine == "aarch64") return "arm64";
+  return machine;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::string item;
+  for (const char c : text + ",") {
+    if (c == ',' || c == '\n') {
+      while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+      if (const auto start = item.find_first_not_of(" \t"); start != std::string::npos) items.push_back(item.substr(start));
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return items;
+}
+
+}  // namespace
+
+PackSettings resolve_pack_settings(bool has_remote, bool remote_read_only) {
+  const std::string mode = env("GOCACHEFS_PACKS").empty() ? "auto" : env("GOCACHEFS_PACKS");
+  PackSettings settings;
+  if (mode == "auto") {
+    const std::string ci = env("CI");
+    settings.replay = true;
+    settings.write = !ci.empty() && ci != "false" && ci != "0";
+  } else if (mode == "on") {
+    settings.replay = settings.write = true;
+  } else if (mode == "replay") {
+    settings.replay = true;
+  } else if (mode != "off") {
+    throw std::invalid_argument("GOCACHEFS_PACKS must be auto, on, replay or off, not \"" + mode + "\"");
+  }
+  settings.replay = settings.replay && has_remote;
+  settings.write = settings.write && has_remote && !remote_read_only;
+  if (!settings.replay && !settings.write) return settings;
+  settings.key = env("GOCACHEFS_PACK_KEY");
+  if (settings.key.empty()) {
+    std::error_code ec;
+    settings.key = automatic_pack_key(std::filesystem::current_path(ec));
+  }
+  settings.fallbacks = split_list(env("GOCACHEFS_PACK_FALLBACK"));
+  return settings;
+}
+
+std::string automatic_pack_key(const std::filesystem::path& working_dir) {
+  const std::string goos = env("GOOS").empty() ? "linux" : env("GOOS");
+  const std::string goarch = env("GOARCH").empty() ? host_arch() : env("GOARCH");
+  const std::string module = main_module(working_dir);
+  return "auto " + (module.empty() ? std::string("(no module)") : module) + " " + goos + "/" + goarch + " " +
+         go_version();
+}
+
+std::string pointer_remote_key(std::string_view pack_key) {
+  return "ac/" + to_hex(Sha256::of("gocachefs pack pointer\n" + std::string(pack_key)));
+}
+
+std::string encode_pack_pointer(const PackPointer& pointer) {
+  nlohmann::json packs = nlohmann::json::array();
+  for (const auto& p : pointer.packs) {
+    packs.push_back({{"id", to_hex(p.id)}, {"size", p.size}, {"actions", p.actions}, {"last_used_ns", p.last_used_ns}});
+  }
+  return nlohmann::json{{"gocachefs_pack_pointer", 1}, {"key", pointer.key}, {"written_ns", pointer.written_ns},
+                        {"job_actions", pointer.job_actions}, {"packs", packs}}
+             .dump();
+}
+
+std::optional<PackPointer> decode_pack_pointer(std::string_view bytes) {
+  if (bytes.size() > kMaxPointerSize) return std::nullopt;
+  const auto json = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || json.value("gocachefs_pack_pointer", 0) != 1) return std::nullopt;
+  const auto packs = json.find("packs");
+  if (packs == json.end() || !packs->is_array() || packs->size() > kMaxPointerPacks) return std::nullopt;
+  PackPointer pointer;
+  try {
+    pointer.key = json.value("key", "");
+    pointer.written_ns = json.value("written_ns", std::int64_t{0});
+    pointer.job_actions = json.value("job_actions", std::uint64_t{0});
+    for (const auto& p : *packs) {
+      const auto id = id_from_hex(p.at("id").get<std::string>());
+      if (!id) return std::nullopt;
+      pointer.packs.push_back({*id, p.at("size").get<std::uint64_t>(), p.at("actions").get<std::uint64_t>(),
+                               p.value("last_used_ns", std::int64_t{0})});
+    }
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  return pointer;
+}
+
+}  // namespace gocachefs

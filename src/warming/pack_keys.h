@@ -1,0 +1,62 @@
+// Which packs a job reads and writes. A key names a kind of job; its
+// pointer (a small JSON entry at ac/<hash of the key>) names the packs that
+// the key's newest job left, which are immutable (cas/<hash of the pack>).
+//
+// The key is automatic unless GOCACHEFS_PACK_KEY sets it: the main module,
+// GOOS/GOARCH and the Go version, so that jobs that build the same thing
+// share packs with no setting. GOCACHEFS_PACK_FALLBACK lists keys tried in
+// order when the key has no pointer yet (as actions/cache's restore keys:
+// this branch, then main).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/ids.h"
+
+namespace gocachefs {
+
+// Whether packs are replayed at start and written at close.
+struct PackSettings {
+  bool replay = false;
+  bool write = false;
+  std::string key;                     // the job's own key: read first, written
+  std::vector<std::string> fallbacks;  // read, in order, when the key has no pointer
+};
+
+// GOCACHEFS_PACKS: auto (the default: replay when there is a remote; write
+// too on CI, where the CI variable is set), on, replay, off. Throws
+// std::invalid_argument for another value.
+PackSettings resolve_pack_settings(bool has_remote, bool remote_read_only);
+
+// The automatic key, from the directory the go command runs in and the go
+// command that started us (our parent).
+std::string automatic_pack_key(const std::filesystem::path& working_dir);
+
+// The remote key of a pack key's pointer.
+std::string pointer_remote_key(std::string_view pack_key);
+
+struct PackRef {
+  Id id{};
+  std::uint64_t size = 0;
+  std::uint64_t actions = 0;
+  std::int64_t last_used_ns = 0;  // by a job of the key, to a day
+  bool operator==(const PackRef&) const = default;
+};
+
+struct PackPointer {
+  std::vector<PackRef> packs;  // in the order their first entries were used
+  std::string key;
+  std::uint64_t job_actions = 0;  // how many actions the key's last whole job used
+  std::int64_t written_ns = 0;
+};
+
+std::string encode_pack_pointer(const PackPointer& pointer);
+// Empty when `bytes` is not a pointer (garbage from a remote).
+std::optional<PackPointer> decode_pack_pointer(std::string_view bytes);
+
+}  // namespace gocachefs

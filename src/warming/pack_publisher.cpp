@@ -1,0 +1,144 @@
+#include "src/warming/pack_publisher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "src/cache.h"
+#include "src/warming/pack_keys.h"
+#include "store/pack.h"
+
+namespace gocachefs {
+
+namespace {
+
+// A pointer names at most this many packs; the least used go beyond it.
+constexpr std::size_t kMaxKeptPacks = 8;
+// A pack the job has not used (yet: a later go command of the job may) is
+// kept while a job of the key used it this recently.
+constexpr std::int64_t kUnusedPackLifeNs = 3LL * 24 * 3600 * 1000 * 1000 * 1000;
+// Last use is written to the pointer at most this often (a pointer that
+// changes is a write per job).
+constexpr std::int64_t kLastUseGranularityNs = 24LL * 3600 * 1000 * 1000 * 1000;
+// New actions fewer than this (and than kSmallDeltaShare of the job) are not
+// worth a pack of their own: they come per action.
+constexpr std::size_t kSmallDelta = 32;
+constexpr std::size_t kSmallDeltaShare = 50;  // 2%
+
+struct PackUse {
+  PackRef ref;
+  std::set<Id> members;
+  std::size_t used = 0;
+};
+
+// Which of the pointer's packs stay. Those the job used at least half of,
+// and those it did not use but a job used lately stay. A pack used only in
+// part is dropped, and what was used of it packed anew, but only once the
+// job has done about as much as the last one (`job_done`): before that, a
+// later go command of the job may still use the rest.
+std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer>& current,
+                                   const std::vector<JournalEntry>& entries, bool job_done, std::int64_t now_ns) {
+  std::vector<PackUse> uses;
+  if (!current) return uses;
+  for (const auto& ref : current->packs) {
+    const auto members = index.pack_members(ref.id);
+    if (!members.empty()) uses.push_back({ref, {members.begin(), members.end()}});
+  }
+  for (const auto& entry : entries) {
+    for (auto& use : uses) {
+      if (use.members.contains(entry.action_id)) {
+        ++use.used;
+        break;
+      }
+    }
+  }
+  std::erase_if(uses, [&](const PackUse& use) {
+    if (use.used == 0) return use.ref.last_used_ns < now_ns - kUnusedPackLifeNs;
+    return job_done && use.used * 2 < use.ref.actions;
+  });
+  for (auto& use : uses) {
+    if (use.used > 0 && use.ref.last_used_ns < now_ns - kLastUseGranularityNs) use.ref.last_used_ns = now_ns;
+  }
+  if (uses.size() > kMaxKeptPacks) {
+    std::stable_sort(uses.begin(), uses.end(), [](const auto& a, const auto& b) {
+      return a.used != b.used ? a.used > b.used : a.ref.last_used_ns > b.ref.last_used_ns;
+    });
+    uses.resize(kMaxKeptPacks);
+  }
+  return uses;
+}
+
+}  // namespace
+
+PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote) {
+  PublishedPacks published;
+  try {
+    const std::vector<JournalEntry> entries = index.journal(key);
+    if (entries.empty()) return published;
+    const auto current = decode_pack_pointer(index.job_pointer(key));
+    const std::int64_t now_ns = now_unix_ns();
+    const bool job_done = !current || entries.size() * 10 >= current->job_actions * 9;
+    const std::vector<PackUse> uses = packs_to_keep(index, current, entries, job_done, now_ns);
+
+    std::vector<PackInput> inputs;
+    std::vector<Id> new_members;
+    for (const auto& entry : entries) {
+      if (std::any_of(uses.begin(), uses.end(), [&](const auto& use) { return use.members.contains(entry.action_id); })) {
+        continue;
+      }
+      const auto stamp = objects.stat(entry.output_id);
+      if (!stamp || stamp->size != entry.size) {
+        ++published.skipped;
+        continue;
+      }
+      inputs.push_back({entry.action_id, entry.output_id, entry.size, entry.put_time_ns, objects.path_of(entry.output_id)});
+      new_members.push_back(entry.action_id);
+    }
+
+    std::vector<PackRef> refs;
+    for (const auto& use : uses) refs.push_back(use.ref);
+    const bool kept_all = current && current->key == key && current->packs.size() == refs.size();
+    if (kept_all && inputs.size() < kSmallDelta && inputs.size() * kSmallDeltaShare < entries.size()) {
+      inputs.clear();  // a few new actions: per action is cheaper than a pack and a pointer
+    }
+    if (!inputs.empty()) {
+      TempFile file(objects.temp_dir(), "pack-");
+      const WrittenPack pack = write_pack(inputs, file.fd(), file.path());
+      const RemoteResult stored = remote.store_file("cas/" + to_hex(pack.id), file.path(), StoredEncoding{});
+      if (!stored.ok()) {
+        spdlog::warn("packs: uploading a pack of {} actions failed, the pointer is left as it was: {}", pack.actions,
+                     stored.error);
+        return published;
+      }
+      index.record_pack({pack.id, pack.size, pack.actions, true});
+      index.record_pack_members(pack.id, new_members, /*used=*/true);
+      refs.push_back({pack.id, pack.size, pack.actions, now_ns});
+      published.pack_bytes = pack.size;
+      published.pack_actions = pack.actions;
+      spdlog::info("packs: wrote pack {} ({} actions, {} objects, {} bytes) for key \"{}\"", to_hex(pack.id),
+                   pack.actions, pack.objects, pack.size, key);
+    }
+    // Rewritten only when the job's size moved by a tenth: not a write per job.
+    const bool size_moved = !current || entries.size() * 10 > current->job_actions * 11 ||
+                            entries.size() * 10 < current->job_actions * 9;
+    const std::uint64_t job_actions = job_done && size_moved ? entries.size() : current->job_actions;
+    if (current && current->key == key && current->packs == refs && current->job_actions == job_actions) {
+      return published;
+    }
+    const std::string pointer = encode_pack_pointer({.packs = refs, .key = key, .job_actions = job_actions, .written_ns = now_ns});
+    const RemoteResult stored = remote.store_bytes(pointer_remote_key(key), pointer);
+    if (!stored.ok()) {
+      spdlog::warn("packs: writing the pointer of key \"{}\" failed: {}", key, stored.error);
+      return published;
+    }
+    index.set_job_pointer(key, pointer, now_ns);
+    published.pointer_written = true;
+    spdlog::info("packs: key \"{}\" now names {} packs", key, refs.size());
+  } catch (const std::exception& e) {
+    spdlog::warn("packs: writing this job's pack failed: {}", e.what());
+  }
+  return published;
+}
+
+}  // namespace gocachefs

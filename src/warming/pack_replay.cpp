@@ -1,0 +1,421 @@
+#include "src/warming/pack_replay.h"
+
+#include <spdlog/spdlog.h>
+
+#include "src/cache.h"
+
+namespace gocachefs {
+
+namespace {
+
+// How long a get waits for the pointers and indexes still on their way (a
+// few round trips when all is well; the remote's own timeouts otherwise).
+constexpr auto kIndexWait = std::chrono::seconds(10);
+// A get waits for the stream when its object is at most this far down it
+// (decoded bytes: a few hundred milliseconds of a 100 Mbit/s link), or
+// when the stream's pace brings it within kWaitTime, and fetches it on its
+// own otherwise.
+constexpr std::uint64_t kWaitWindow = 16 << 20;
+constexpr double kWaitSeconds = 0.3;
+// A stream that brings nothing for this long is not waited for.
+constexpr auto kStallWait = std::chrono::seconds(10);
+// After this many lookups, packs that covered under a quarter of them are
+// for another job: their streams stop.
+constexpr std::uint64_t kJudgeAfterLookups = 64;
+
+}  // namespace
+
+PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
+    : objects_(objects), index_(index), remote_(remote), health_(health) {}
+
+PackReplay::~PackReplay() {
+  stopping_ = true;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mutex_);
+    threads = std::move(pointer_threads_);
+  }
+  for (auto& t : threads) t.join();
+  // No pointer thread adds streams any more.
+  for (auto& stream : streams_) {
+    if (stream->thread.joinable()) stream->thread.join();
+  }
+}
+
+void PackReplay::start(const std::vector<std::string>& keys) {
+  if (keys.empty()) return;
+  std::lock_guard lock(mutex_);
+  ++pointers_loading_;
+  pointer_threads_.emplace_back([this, keys] { read_pointers(keys); });
+}
+
+void PackReplay::read_pointers(std::vector<std::string> keys) {
+  std::optional<PackPointer> pointer;
+  for (const auto& key : keys) {
+    if (stopping_ || !health_.allow()) break;
+    std::string bytes;
+    const RemoteResult result = remote_.fetch(pointer_remote_key(key), [&](const char* data, std::size_t size) {
+      bytes.append(data, size);
+      return bytes.size() <= 64 * 1024;
+    });
+    {
+      std::lock_guard lock(mutex_);
+      counters_.pack_bytes += bytes.size();
+    }
+    if (result.status == RemoteResult::kNotFound) continue;
+    if (!result.ok()) {
+      health_.failed(result);
+      break;
+    }
+    pointer = decode_pack_pointer(bytes);
+    if (!pointer) {
+      spdlog::warn("packs: the pointer of key \"{}\" is not a pack pointer; ignored", key);
+      continue;
+    }
+    spdlog::info("packs: key \"{}\" names {} packs", key, pointer->packs.size());
+    try {
+      index_.set_job_pointer(keys.front(), bytes, now_unix_ns());
+    } catch (const std::exception& e) {
+      spdlog::warn("packs: recording the pointer: {}", e.what());
+    }
+    break;
+  }
+  std::lock_guard lock(mutex_);
+  if (pointer) {
+    for (const auto& ref : pointer->packs) {
+      if (stopping_ || !packs_started_.insert(ref.id).second) continue;
+      std::optional<KnownPack> known;
+      try {
+        known = index_.known_pack(ref.id);
+      } catch (const std::exception& e) {
+        spdlog::warn("packs: reading the index: {}", e.what());
+      }
+      if (known && known->complete) continue;  // its objects and actions are stored here
+      auto stream = std::make_unique<Stream>();
+      stream->ref = ref;
+      stream->started = std::chrono::steady_clock::now();
+      streams_.push_back(std::move(stream));
+      const std::size_t number = streams_.size() - 1;
+      streams_.back()->thread = std::thread([this, number] { stream_pack(number); });
+    }
+  }
+  --pointers_loading_;
+  changed_.notify_all();
+}
+
+bool PackReplay::loading() const {
+  if (pointers_loading_ > 0) return true;
+  for (const auto& stream : streams_) {
+    if (!stream->index_known && !stream->done) return true;
+  }
+  return false;
+}
+
+void PackReplay::stream_pack(std::size_t number) {
+  PackRef ref;
+  {
+    std::lock_guard lock(mutex_);
+    ref = streams_[number]->ref;
+  }
+  const std::string key = "cas/" + to_hex(ref.id);
+  PackIndex index;
+  std::vector<std::uint64_t> offsets;
+  std::unique_ptr<ObjectWriter> writer;  // the body object being received
+  bool broken = false;                   // an object failed: the pack is not complete here
+  auto advance = [&](std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    streams_[number]->position += bytes;
+    changed_.notify_all();
+  };
+  PackReader reader({
+      .index =
+          [&](const PackIndex& read) {
+            index = read;
+            add_index(number, index, offsets);
+          },
+      .front =
+          [&](std::uint32_t i, std::string bytes) {
+            const PackObject& object = index.objects[i];
+            advance(bytes.size());
+            if (!object.in_body()) {
+              store_whole(number, object, bytes);
+              return;
+            }
+            std::lock_guard lock(mutex_);
+            auto it = objects_by_id_.find(object.output_id);
+            if (it != objects_by_id_.end() && it->second.state == Object::State::kPending) it->second.head = std::move(bytes);
+          },
+      .body_data =
+          [&](std::uint32_t i, const char* data, std::size_t size) {
+            const PackObject& object = index.objects[i];
+            if (!writer) {
+              bool wanted;
+              {
+                std::lock_guard lock(mutex_);
+                const auto it = objects_by_id_.find(object.output_id);
+                wanted = it != objects_by_id_.end() && it->second.pack == number &&
+                         it->second.state == Object::State::kPending;
+              }
+              if (wanted) {
+                try {
+                  writer = objects_.begin_write(object.output_id, object.size);
+                } catch (const std::exception& e) {
+                  spdlog::warn("packs: storing object {}: {}", to_hex(object.output_id), e.what());
+                }
+              }
+            }
+            if (writer) writer->append(data, size);
+            advance(size);
+          },
+      .body_end =
+          [&](std::uint32_t i) {
+            const PackObject& object = index.objects[i];
+            if (!writer) return;
+            try {
+              stored(object.output_id, objects_.commit(*writer, object.output_id, object.size));
+            } catch (const std::exception& e) {
+              broken = true;
+              spdlog::error("packs: object {} in pack {} rejected, not kept: {}", to_hex(object.output_id),
+                            to_hex(ref.id), e.what());
+              failed(object.output_id);
+            }
+            writer.reset();
+          },
+  });
+  const RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
+    if (stopping_ || abandoned_) return false;
+    {
+      std::lock_guard lock(mutex_);
+      counters_.pack_bytes += size;
+    }
+    return reader.feed(data, size);
+  });
+  const bool complete = result.ok() && reader.complete() && !broken;
+  if (abandoned_) {
+    spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
+  } else if (!reader.error().empty()) {
+    spdlog::error("packs: pack {} is damaged ({}); what it did not deliver is fetched per action", to_hex(ref.id),
+                  reader.error());
+  } else if (result.status == RemoteResult::kNotFound) {
+    spdlog::warn("packs: pack {} is gone from the remote", to_hex(ref.id));
+  } else if (!result.ok() && !stopping_) {
+    spdlog::warn("packs: reading pack {}: {}", to_hex(ref.id), result.error);
+  } else if (!complete && !stopping_) {
+    spdlog::error("packs: pack {} ended early; what it did not deliver is fetched per action", to_hex(ref.id));
+  }
+  if (complete) {
+    try {
+      index_.record_pack({ref.id, ref.size, index.actions.size(), true});
+    } catch (const std::exception& e) {
+      spdlog::warn("packs: recording pack {}: {}", to_hex(ref.id), e.what());
+    }
+    spdlog::info("packs: pack {} read whole ({} actions, {} bytes)", to_hex(ref.id), index.actions.size(), ref.size);
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& [id, object] : objects_by_id_) {
+    if (object.pack == number && object.state == Object::State::kPending) object.state = Object::State::kFailed;
+  }
+  streams_[number]->done = true;
+  changed_.notify_all();
+}
+
+void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets) {
+  // Where each object's bytes lie in the decoded stream: fronts, then bodies.
+  offsets.assign(index.objects.size(), 0);
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < index.objects.size(); ++i) {
+    offsets[i] = offset;
+    offset += index.objects[i].front_size;
+  }
+  for (std::size_t i = 0; i < index.objects.size(); ++i) {
+    if (!index.objects[i].in_body()) continue;
+    offsets[i] = offset;
+    offset += index.objects[i].size;
+  }
+  // Objects stored here already are not written again; their actions are
+  // recorded at once.
+  std::vector<std::optional<ObjectStamp>> local(index.objects.size());
+  for (std::size_t i = 0; i < index.objects.size(); ++i) {
+    const PackObject& object = index.objects[i];
+    try {
+      const auto recorded = index_.object_stamp(object.output_id);
+      ObjectStamp current;
+      const auto state = objects_.check(object.output_id, recorded.value_or(ObjectStamp{object.size, 0, 0}), &current);
+      if (state == ObjectStore::State::kSame || state == ObjectStore::State::kVerified) local[i] = current;
+    } catch (const std::exception& e) {
+      spdlog::warn("packs: reading the index: {}", e.what());
+    }
+  }
+  std::vector<Id> members;
+  for (const auto& action : index.actions) members.push_back(action.action_id);
+  Id pack_id;
+  {
+    std::lock_guard lock(mutex_);
+    pack_id = streams_[number]->ref.id;
+  }
+  std::uint64_t warmed = 0;
+  try {
+    warmed = index_.record_pack_members(pack_id, members);
+  } catch (const std::exception& e) {
+    spdlog::warn("packs: recording pack members: {}", e.what());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < index.objects.size(); ++i) {
+      const PackObject& object = index.objects[i];
+      Object entry{object.output_id, object.size, offsets[i], number};
+      objects_by_id_.emplace(object.output_id, std::move(entry));
+    }
+    for (const auto& action : index.actions) {
+      const Id& output_id = index.objects[action.object].output_id;
+      if (actions_.emplace(action.action_id, Action{output_id, action.put_time_ns}).second) {
+        actions_of_object_[output_id].push_back(action.action_id);
+      }
+    }
+    counters_.actions_warmed += warmed;  // once per store, however many processes read the pack
+  }
+  for (std::uint32_t i = 0; i < index.objects.size(); ++i) {
+    const Id& output_id = index.objects[i].output_id;
+    if (local[i]) {
+      stored(output_id, *local[i]);
+      continue;
+    }
+    // Stored from an earlier pack: this pack's actions of it are recorded now.
+    std::optional<ObjectStamp> earlier;
+    {
+      std::lock_guard lock(mutex_);
+      const Object& object = objects_by_id_.at(output_id);
+      if (object.state == Object::State::kStored) earlier = object.stamp;
+    }
+    if (earlier) {
+      std::vector<Id> mine;
+      for (const auto& action : index.actions) {
+        if (action.object == i) mine.push_back(action.action_id);
+      }
+      record_actions(output_id, *earlier, mine);
+    }
+  }
+  std::lock_guard lock(mutex_);
+  streams_[number]->index_known = true;
+  changed_.notify_all();
+}
+
+void PackReplay::store_whole(std::size_t number, const PackObject& object, std::string_view bytes) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = objects_by_id_.find(object.output_id);
+    if (it == objects_by_id_.end() || it->second.pack != number || it->second.state != Object::State::kPending) return;
+  }
+  try {
+    auto writer = objects_.begin_write(object.output_id, object.size);
+    writer->append(bytes.data(), bytes.size());
+    stored(object.output_id, objects_.commit(*writer, object.output_id, object.size));
+  } catch (const std::exception& e) {
+    spdlog::error("packs: object {} rejected, not kept: {}", to_hex(object.output_id), e.what());
+    failed(object.output_id);
+  }
+}
+
+void PackReplay::record_actions(const Id& output_id, const ObjectStamp& stamp, const std::vector<Id>& only) {
+  std::vector<std::pair<Id, std::int64_t>> actions;
+  {
+    std::lock_guard lock(mutex_);
+    for (const Id& action_id : only.empty() ? actions_of_object_[output_id] : only) {
+      const Action& action = actions_.at(action_id);
+      // An action that two packs map to different objects keeps the first.
+      if (action.output_id == output_id) actions.emplace_back(action_id, action.put_time_ns);
+    }
+  }
+  for (const auto& [action_id, put_time_ns] : actions) {
+    ActionEntry entry{output_id, stamp.size, put_time_ns, now_unix_ns()};
+    entry.set_stamp(stamp);
+    try {
+      index_.record_put(action_id, entry);
+    } catch (const std::exception& e) {
+      spdlog::warn("packs: recording action {}: {}", to_hex(action_id), e.what());
+    }
+  }
+}
+
+void PackReplay::stored(const Id& output_id, const ObjectStamp& stamp) {
+  // Its actions first: once a waiter is told, its get must find them.
+  record_actions(output_id, stamp);
+  std::lock_guard lock(mutex_);
+  auto& object = objects_by_id_.at(output_id);
+  object.state = Object::State::kStored;
+  object.stamp = stamp;
+  object.head.clear();
+  ++counters_.objects_stored;
+  changed_.notify_all();
+}
+
+void PackReplay::failed(const Id& output_id) {
+  std::lock_guard lock(mutex_);
+  objects_by_id_.at(output_id).state = Object::State::kFailed;
+  changed_.notify_all();
+}
+
+std::optional<PackCovered> PackReplay::lookup(const Id& action_id) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, kIndexWait, [this] { return !loading(); });
+  ++lookups_;
+  const auto it = actions_.find(action_id);
+  if (it == actions_.end()) {
+    if (lookups_ >= kJudgeAfterLookups && covered_lookups_ * 4 < lookups_ && !streams_.empty() && !abandoned_) {
+      abandoned_ = true;
+      changed_.notify_all();
+    }
+    return std::nullopt;
+  }
+  ++covered_lookups_;
+  const Object& object = objects_by_id_.at(it->second.output_id);
+  if (object.state == Object::State::kFailed) return std::nullopt;
+  return PackCovered{object.output_id, object.size, it->second.put_time_ns, object.head,
+                     object.state == Object::State::kStored};
+}
+
+std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id) {
+  std::unique_lock lock(mutex_);
+  const auto it = objects_by_id_.find(output_id);
+  if (it == objects_by_id_.end()) return std::nullopt;
+  const Object& object = it->second;
+  const Stream& stream = *streams_[object.pack];
+  std::uint64_t last_position = stream.position;
+  auto last_progress = std::chrono::steady_clock::now();
+  for (;;) {
+    if (object.state == Object::State::kStored) return object.stamp;
+    if (object.state == Object::State::kFailed || stream.done || abandoned_ || stopping_) return std::nullopt;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stream.started).count();
+    const double pace = seconds > 0.05 ? static_cast<double>(stream.position) / seconds : 0;  // decoded bytes/s
+    const std::uint64_t distance = object.stream_offset > stream.position ? object.stream_offset - stream.position : 0;
+    if (distance > kWaitWindow && static_cast<double>(distance) > pace * kWaitSeconds) {
+      ++counters_.objects_fetched_apart;
+      return std::nullopt;
+    }
+    if (stream.position != last_position) {
+      last_position = stream.position;
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > kStallWait) {
+      return std::nullopt;
+    }
+    changed_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+void PackReplay::finish(std::chrono::milliseconds max_wait) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, max_wait, [this] {
+    if (pointers_loading_ > 0) return false;
+    for (const auto& stream : streams_) {
+      if (!stream->done) return false;
+    }
+    return true;
+  });
+}
+
+PackReplayCounters PackReplay::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+}  // namespace gocachefs

@@ -1,0 +1,133 @@
+// Replays the packs that a key's last job left (store/pack.h): reads the
+// key's pointer, then streams each pack it names in one request, storing
+// every object as it arrives (verified against its OutputID, like any
+// remote object) and recording its actions, so that gets find them local.
+// Until then, a get for an action that a pack holds waits only for its own
+// object, when the stream brings it soon (eager), or is answered at once
+// with the head the pack carries (the lazy mount); an object far down the
+// stream is fetched on its own, ahead of the stream.
+//
+// Bounded cost: a key without a pointer, a pack that is missing or damaged,
+// or a remote that is down costs its requests and nothing else (gets go the
+// per-action way); a pack that covers too little of what the job asks for
+// is abandoned. Packs this store already holds whole are not fetched again.
+//
+// Threads: one per pack stream. Lock order: mutex_, then the Index's.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/remote_health.h"
+#include "src/warming/pack_keys.h"
+#include "store/index.h"
+#include "store/object_store.h"
+#include "store/pack.h"
+#include "store/remote/remote.h"
+
+namespace gocachefs {
+
+struct PackReplayCounters {
+  std::uint64_t actions_warmed = 0;   // actions in the packs read (new to this store)
+  std::uint64_t pack_bytes = 0;       // bytes of packs and pointers fetched
+  std::uint64_t objects_stored = 0;   // objects stored from packs
+  std::uint64_t objects_fetched_apart = 0;  // gets that did not wait for the stream
+};
+
+// An action a replayed pack holds.
+struct PackCovered {
+  Id output_id{};
+  std::uint64_t size = 0;
+  std::int64_t put_time_ns = 0;
+  std::string head;  // the first bytes of a large object (for the lazy mount); empty once stored
+  bool stored = false;
+};
+
+class PackReplay {
+ public:
+  PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health);
+  ~PackReplay();  // stops the streams
+  PackReplay(const PackReplay&) = delete;
+  PackReplay& operator=(const PackReplay&) = delete;
+
+  // Starts reading the pointer of the first of `keys` that has one, and its
+  // packs, in the background; returns at once. Packs already being read are
+  // not read twice.
+  void start(const std::vector<std::string>& keys);
+
+  // Whether a pack holds the action. Waits, boundedly, for the pointers and
+  // the packs' indexes still on their way; never for bodies.
+  std::optional<PackCovered> lookup(const Id& action_id);
+  // Once the object is stored: its stamp. Waits while the stream is about to
+  // bring it; empty at once when it is far down the stream, or will not come
+  // (the caller fetches it on its own).
+  std::optional<ObjectStamp> wait_for(const Id& output_id);
+  // Waits up to `max_wait` for the streams to end (an eager process's close:
+  // the next go command of the job finds everything stored).
+  void finish(std::chrono::milliseconds max_wait);
+
+  PackReplayCounters counters() const;
+
+ private:
+  struct Object {
+    Id output_id{};
+    std::uint64_t size = 0;
+    std::uint64_t stream_offset = 0;  // decoded bytes before it in its pack's stream
+    std::size_t pack = 0;             // index into streams_
+    std::string head;
+    enum class State { kPending, kStored, kFailed } state = State::kPending;
+    ObjectStamp stamp;
+  };
+  struct Action {
+    Id output_id{};
+    std::int64_t put_time_ns = 0;
+  };
+  struct Stream {
+    PackRef ref;
+    std::uint64_t position = 0;  // decoded bytes received
+    std::chrono::steady_clock::time_point started;
+    bool index_known = false;
+    bool done = false;
+    std::thread thread;
+  };
+
+  void read_pointers(std::vector<std::string> keys);
+  void stream_pack(std::size_t number);
+  void add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets);
+  void store_whole(std::size_t number, const PackObject& object, std::string_view bytes);
+  void stored(const Id& output_id, const ObjectStamp& stamp);
+  // Records in the index the actions of every pack read whose object this is.
+  void record_actions(const Id& output_id, const ObjectStamp& stamp, const std::vector<Id>& only = {});
+  void failed(const Id& output_id);
+  bool loading() const;  // under mutex_
+
+  ObjectStore& objects_;
+  Index& index_;
+  Remote& remote_;
+  RemoteHealth& health_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int pointers_loading_ = 0;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::set<Id> packs_started_;
+  std::map<Id, Action> actions_;
+  std::map<Id, std::vector<Id>> actions_of_object_;  // the same object may be in several packs
+  std::map<Id, Object> objects_by_id_;
+  std::uint64_t lookups_ = 0, covered_lookups_ = 0;
+  std::vector<std::thread> pointer_threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> abandoned_{false};
+  PackReplayCounters counters_;
+};
+
+}  // namespace gocachefs

@@ -1,0 +1,124 @@
+// A pack: the entries one CI job used, in one immutable file that the next
+// similar job reads in a single streamed request (warming; src/warming/).
+// Stored at cas/<SHA-256 of the pack>, so that two jobs never write the same
+// name and a pack never changes under a reader. Layout, in stream order:
+//
+//   header  one JSON line, padded to kPackHeaderSize: the sections' sizes
+//   index   one zstd frame: the objects, in first-use order, then the actions
+//   front   zstd frames: each object's first bytes (all of a small object,
+//           the head a lazy reader reads first of a large one), object order
+//   body    zstd frames of at most kPackFrameSize bytes: the whole bytes of
+//           the large objects, object order
+//
+// Everything a reader needs to answer gets comes first, the large bodies
+// last, in the order the recording job first used them. Frames compress
+// many objects together (similar archives share much), which per-object
+// compression cannot.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/ids.h"
+
+namespace gocachefs {
+
+constexpr std::size_t kPackHeaderSize = 256;
+constexpr std::size_t kPackFrameSize = 4 << 20;
+
+struct PackObject {
+  Id output_id{};
+  std::uint64_t size = 0;
+  std::uint32_t front_size = 0;  // bytes in the front: all of it, or a head
+  Id head_sha256{};              // of the head, when front_size < size
+  bool in_body() const { return front_size < size; }
+};
+
+struct PackAction {
+  Id action_id{};
+  std::uint32_t object = 0;  // index into PackIndex::objects
+  std::int64_t put_time_ns = 0;
+};
+
+struct PackIndex {
+  std::vector<PackObject> objects;
+  std::vector<PackAction> actions;
+};
+
+// What goes into a pack: an action and the file holding its object.
+struct PackInput {
+  Id action_id{};
+  Id output_id{};
+  std::uint64_t size = 0;
+  std::int64_t put_time_ns = 0;
+  std::filesystem::path object_file;
+};
+
+struct WrittenPack {
+  Id id{};  // SHA-256 of the file
+  std::uint64_t size = 0;
+  std::size_t actions = 0;
+  std::size_t objects = 0;
+};
+
+// Writes the pack of `inputs` (in first-use order; an object used by several
+// actions is stored once) to `file`, an open empty file. Throws
+// std::runtime_error when an object file cannot be read as it was recorded.
+WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::string& file_name);
+
+// Reads a pack as it streams in, with whatever chunks the network delivers.
+// Checks every size and bound before it trusts it (a pack comes from a
+// remote); objects' bytes are not verified here, heads are (the caller
+// verifies whole objects against their OutputID as it stores them).
+class PackReader {
+ public:
+  struct Callbacks {
+    std::function<void(const PackIndex&)> index;
+    // An object's front bytes, whole: all of a small object, or its head.
+    std::function<void(std::uint32_t object, std::string bytes)> front;
+    // A large object's bytes, in order, then its end.
+    std::function<void(std::uint32_t object, const char* data, std::size_t size)> body_data;
+    std::function<void(std::uint32_t object)> body_end;
+  };
+  explicit PackReader(Callbacks callbacks);
+  ~PackReader();
+  PackReader(const PackReader&) = delete;
+  PackReader& operator=(const PackReader&) = delete;
+
+  // False, with error() set, once the stream is not a valid pack; then
+  // nothing more is called back.
+  bool feed(const char* data, std::size_t size);
+  // Whether the whole pack arrived.
+  bool complete() const;
+  const std::string& error() const { return error_; }
+
+ private:
+  bool fail(std::string why);
+  bool read_header();
+  bool read_index();
+  bool decompress(const char* data, std::size_t size);
+  bool deliver(const char* data, std::size_t size);
+  bool next_section();
+
+  Callbacks callbacks_;
+  std::string error_;
+  enum class Section { kHeader, kIndex, kFront, kBody, kDone } section_ = Section::kHeader;
+  std::string buffer_;  // header or index bytes so far
+  std::uint64_t index_bytes_ = 0, front_bytes_ = 0, body_bytes_ = 0;
+  std::uint64_t section_left_ = 0;  // compressed bytes of the current section still to come
+  PackIndex index_;
+  std::vector<std::uint32_t> order_;  // objects whose bytes the current section holds, in order
+  std::size_t current_ = 0;           // position in order_
+  std::uint64_t object_done_ = 0;     // bytes of the current object delivered
+  std::string front_object_;          // the current front object's bytes so far
+  struct Stream;
+  std::unique_ptr<Stream> stream_;
+};
+
+}  // namespace gocachefs
