@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
-targets=(request body stream action_record cas_entry)
+targets=(request body stream action_record cas_entry pack)
 out=build-fuzz
 
 skip() {

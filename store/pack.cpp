@@ -106,7 +106,9 @@ std::optional<PackIndex> decode_index(std::string_view bytes) {
 // Writes frames of at most kPackFrameSize bytes to a file, counting them.
 class FrameWriter {
  public:
-  FrameWriter(int fd, const std::string& name) : fd_(fd), name_(name) {}
+  FrameWriter(int fd, const std::string& name) : fd_(fd), name_(name) {
+    ZSTD_CCtx_setParameter(context_.get(), ZSTD_c_compressionLevel, kPackCompressLevel);
+  }
   void append(const char* data, std::size_t size) {
     while (size > 0) {
       const std::size_t take = std::min(size, kPackFrameSize - pending_.size());
@@ -121,9 +123,13 @@ class FrameWriter {
     write_frame(pending_);
     pending_.clear();
   }
-  void write_frame(std::string_view bytes) {
+  // The index's frame has a checksum: damage must not decode to another
+  // valid index, and nothing else verifies it. Objects are verified by
+  // their hash: damage in one costs that one, not the rest of its frame.
+  void write_frame(std::string_view bytes, bool checksum = false) {
+    ZSTD_CCtx_setParameter(context_.get(), ZSTD_c_checksumFlag, checksum ? 1 : 0);
     std::string frame(ZSTD_compressBound(bytes.size()), '\0');
-    const std::size_t n = ZSTD_compress(frame.data(), frame.size(), bytes.data(), bytes.size(), kPackCompressLevel);
+    const std::size_t n = ZSTD_compress2(context_.get(), frame.data(), frame.size(), bytes.data(), bytes.size());
     if (ZSTD_isError(n)) throw std::runtime_error(std::string("compressing a pack: ") + ZSTD_getErrorName(n));
     write_bytes(frame.data(), n);
   }
@@ -140,6 +146,7 @@ class FrameWriter {
   std::uint64_t take_written() { return std::exchange(written_, 0); }
 
  private:
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context_{ZSTD_createCCtx(), ZSTD_freeCCtx};
   int fd_;
   const std::string& name_;
   std::string pending_;
@@ -201,7 +208,7 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     if (object.in_body()) object.head_sha256 = Sha256::of(bytes);
     front += bytes;
   }
-  out.write_frame(encode_index(index));
+  out.write_frame(encode_index(index), /*checksum=*/true);
   const std::uint64_t index_bytes = out.take_written();
   out.append(front.data(), front.size());
   out.flush();
@@ -301,8 +308,14 @@ bool PackReader::feed(const char* data, std::size_t size) {
 
 bool PackReader::read_header() {
   const auto header = nlohmann::json::parse(buffer_, nullptr, /*allow_exceptions=*/false);
-  if (!header.is_object() || header.value("gocachefs_pack", 0) != 1) return fail("not a gocachefs pack (version 1)");
-  const auto size_of = [&](const char* name) { return header.value(name, std::uint64_t{0}); };
+  if (!header.is_object()) return fail("not a gocachefs pack");
+  // Every field an unsigned integer: anything else (a string, 1e89, -5) is not ours.
+  for (const char* name : {"gocachefs_pack", "index_bytes", "front_bytes", "body_bytes"}) {
+    const auto it = header.find(name);
+    if (it == header.end() || !it->is_number_unsigned()) return fail(std::string("a pack header without ") + name);
+  }
+  const auto size_of = [&](const char* name) { return header.at(name).get<std::uint64_t>(); };
+  if (size_of("gocachefs_pack") != 1) return fail("not a gocachefs pack of version 1");
   index_bytes_ = size_of("index_bytes");
   front_bytes_ = size_of("front_bytes");
   body_bytes_ = size_of("body_bytes");
@@ -357,11 +370,13 @@ bool PackReader::next_section() {
 bool PackReader::decompress(const char* data, std::size_t size) {
   ZSTD_inBuffer in{data, size, 0};
   char out_bytes[64 * 1024];
-  while (in.pos < in.size) {
+  // Until the input is used up and the decoder holds nothing back.
+  for (bool full = false; in.pos < in.size || full;) {
     ZSTD_outBuffer out{out_bytes, sizeof(out_bytes), 0};
     const std::size_t result = ZSTD_decompressStream(stream_->context, &out, &in);
     if (ZSTD_isError(result)) return fail(std::string("a pack frame is damaged: ") + ZSTD_getErrorName(result));
     if (!deliver(out_bytes, out.pos)) return false;
+    full = out.pos == out.size;
   }
   return true;
 }

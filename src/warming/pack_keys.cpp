@@ -31,6 +31,7 @@ std::string main_module(std::filesystem::path dir) {
     for (std::string line; mod && std::getline(mod, line);) {
       if (line.starts_with("module ")) {
         std::string path = line.substr(7);
+        if (const auto comment = path.find("//"); comment != std::string::npos) path.resize(comment);
         std::erase(path, '"');
         while (!path.empty() && std::isspace(static_cast<unsigned char>(path.back()))) path.pop_back();
         return path;
@@ -128,15 +129,27 @@ std::string encode_pack_pointer(const PackPointer& pointer) {
 std::optional<PackPointer> decode_pack_pointer(std::string_view bytes) {
   if (bytes.size() > kMaxPointerSize) return std::nullopt;
   const auto json = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object() || json.value("gocachefs_pack_pointer", 0) != 1) return std::nullopt;
+  if (!json.is_object()) return std::nullopt;
+  const auto version = json.find("gocachefs_pack_pointer");
+  if (version == json.end() || !version->is_number_unsigned() || *version != 1) return std::nullopt;
   const auto packs = json.find("packs");
   if (packs == json.end() || !packs->is_array() || packs->size() > kMaxPointerPacks) return std::nullopt;
+  // Numbers must be integers of their type: get<> of a float is undefined.
+  const auto integers = [](const nlohmann::json& object, std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      const auto it = object.find(name);
+      if (it != object.end() && !it->is_number_integer()) return false;
+    }
+    return true;
+  };
+  if (!integers(json, {"written_ns", "job_actions"})) return std::nullopt;
   PackPointer pointer;
   try {
     pointer.key = json.value("key", "");
     pointer.written_ns = json.value("written_ns", std::int64_t{0});
     pointer.job_actions = json.value("job_actions", std::uint64_t{0});
     for (const auto& p : *packs) {
+      if (!p.is_object() || !integers(p, {"size", "actions", "last_used_ns"})) return std::nullopt;
       const auto id = id_from_hex(p.at("id").get<std::string>());
       if (!id) return std::nullopt;
       pointer.packs.push_back({*id, p.at("size").get<std::uint64_t>(), p.at("actions").get<std::uint64_t>(),

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "src/cache.h"
+#include "store/remote/cas_encoding.h"
 
 namespace gocachefs {
 
@@ -138,7 +139,7 @@ void PackReplay::stream_pack(std::size_t number) {
             const PackObject& object = index.objects[i];
             advance(bytes.size());
             if (!object.in_body()) {
-              store_whole(number, object, bytes);
+              if (!store_whole(number, object, bytes)) broken = true;
               return;
             }
             std::lock_guard lock(mutex_);
@@ -182,14 +183,17 @@ void PackReplay::stream_pack(std::size_t number) {
             writer.reset();
           },
   });
-  const RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
+  // Like any cas/ entry, a pack may come zstd-compressed (bazel-remote).
+  CasDecoder decoder([&](const char* data, std::size_t size) { return reader.feed(data, size); });
+  RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
     if (stopping_ || abandoned_) return false;
     {
       std::lock_guard lock(mutex_);
       counters_.pack_bytes += size;
     }
-    return reader.feed(data, size);
+    return decoder.feed(data, size);
   });
+  if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
   const bool complete = result.ok() && reader.complete() && !broken;
   if (abandoned_) {
     spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
@@ -200,7 +204,7 @@ void PackReplay::stream_pack(std::size_t number) {
     spdlog::warn("packs: pack {} is gone from the remote", to_hex(ref.id));
   } else if (!result.ok() && !stopping_) {
     spdlog::warn("packs: reading pack {}: {}", to_hex(ref.id), result.error);
-  } else if (!complete && !stopping_) {
+  } else if (!reader.complete() && !stopping_) {
     spdlog::error("packs: pack {} ended early; what it did not deliver is fetched per action", to_hex(ref.id));
   }
   if (complete) {
@@ -300,19 +304,23 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
   changed_.notify_all();
 }
 
-void PackReplay::store_whole(std::size_t number, const PackObject& object, std::string_view bytes) {
+bool PackReplay::store_whole(std::size_t number, const PackObject& object, std::string_view bytes) {
   {
     std::lock_guard lock(mutex_);
     const auto it = objects_by_id_.find(object.output_id);
-    if (it == objects_by_id_.end() || it->second.pack != number || it->second.state != Object::State::kPending) return;
+    if (it == objects_by_id_.end() || it->second.pack != number || it->second.state != Object::State::kPending) {
+      return true;
+    }
   }
   try {
     auto writer = objects_.begin_write(object.output_id, object.size);
     writer->append(bytes.data(), bytes.size());
     stored(object.output_id, objects_.commit(*writer, object.output_id, object.size));
+    return true;
   } catch (const std::exception& e) {
     spdlog::error("packs: object {} rejected, not kept: {}", to_hex(object.output_id), e.what());
     failed(object.output_id);
+    return false;
   }
 }
 

@@ -103,7 +103,8 @@ class PackReplay {
   void read_pointers(std::vector<std::string> keys);
   void stream_pack(std::size_t number);
   void add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets);
-  void store_whole(std::size_t number, const PackObject& object, std::string_view bytes);
+  // False when the object was rejected (its bytes are not what the pack says).
+  bool store_whole(std::size_t number, const PackObject& object, std::string_view bytes);
   void stored(const Id& output_id, const ObjectStamp& stamp);
   // Records in the index the actions of every pack read whose object this is.
   void record_actions(const Id& output_id, const ObjectStamp& stamp, const std::vector<Id>& only = {});
