@@ -13,7 +13,10 @@
 # has no netem).
 #
 # First every remote is filled by a build in the server's namespace (not
-# timed). Then each configuration runs BENCH_RUNS times on a machine with an
+# timed), gocachefs's with packs written (GOCACHEFS_PACKS=on; only the
+# -pack configurations read them). For those, a second, warm job through the
+# lazy mount then rewrites the packs as CI's second job would: heads only for
+# the objects nobody read beyond them (the steady state of a CI key). Then each configuration runs BENCH_RUNS times on a machine with an
 # empty local store and an empty GOCACHE, the workloads one after the other
 # as one CI job would:
 #   build   go build std cmd
@@ -22,6 +25,9 @@
 # Configurations (BENCH_ONLY):
 #   gocachefs-http   gocachefs, bazel-remote over HTTP, eager fetches (--lazy=off)
 #   gocachefs-http-lazy  the same through the lazy mount (--lazy=on)
+#   gocachefs-http-pack  the lazy mount, warmed by the packs the fill wrote
+#   gocachefs-http-pack-eager  the same packs, eager fetches (no FUSE)
+#   gocachefs-http-lazy-p8  no packs, the user's lever: GOMAXPROCS=8 -p=8
 #   gocachefs-s3     gocachefs, MinIO over S3, eager fetches
 #   gocachefs-s3-lazy    the same through the lazy mount
 #   go-cacher        bradfitz/go-tool-cache's go-cacher with its gocached server
@@ -113,7 +119,7 @@ start_test_server() {  # name kind; prints test_server.sh's KEY=VALUE lines
 port_of() { sed -n 's/^url=.*:\([0-9]*\)$/\1/p' <<<"$1"; }
 
 needs() { [[ " $configs " == *" $1 "* ]]; }
-if needs gocachefs-http || needs gocachefs-http-lazy; then
+if [[ " $configs " == *" gocachefs-http"* ]]; then
   relay bazel-remote "$(port_of "$(start_test_server bazel-remote bazel-remote)")"
 fi
 if needs gocachefs-s3 || needs gocachefs-s3-lazy || needs go-cache-plugin; then
@@ -133,9 +139,19 @@ fi
 # --- How each configuration runs the go command, one VAR=value per line.
 # `machine` is the machine's directory; `urls` names direct_url (the fill, in
 # the server's namespace) or relayed_url (the measured runs, over the link).
-lazy_of() { [[ $1 == *-lazy ]] && echo on || echo off; }
+lazy_of() { [[ $1 == *-lazy* || $1 == *-pack ]] && echo on || echo off; }
+# The fill writes packs; measured runs read them only in -pack configurations
+# (and write one, as CI would, when the job used something they lack).
+packs_of() { [[ -n ${filling:-} || $1 == *-pack* ]] && echo on || echo off; }
 config_env() {  # config machine urls
   local -n urls=$3
+  case $1 in
+    gocachefs-*) printf '%s\n' "GOCACHEFS_PACKS=$(packs_of "$1")" ;;
+  esac
+  case $1 in
+    *-p8) printf '%s\n' GOMAXPROCS=8 GOFLAGS=-p=8 ;;
+    *) printf '%s\n' GOFLAGS= ;;
+  esac
   case $1 in
     gocachefs-http*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "GOCACHEFS_REMOTE=${urls[bazel-remote]}" \
       "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
@@ -157,9 +173,8 @@ run_go() {  # namespace machine config urls workload
     test) args="test ./..." dir=$sample ;;
     *) echo "bench: unknown workload $5" >&2; exit 1 ;;
   esac
-  local enter=(ip netns exec "$1")
-  [[ $1 == gcf-client ]] && enter=(nsenter --net=/var/run/netns/gcf-client)
-  "${enter[@]}" env -C "$dir" "${vars[@]}" GOCACHE="$2/gocache" GOTOOLCHAIN=local GOFLAGS= GOPROXY=off go $args
+  # The network namespace only: a lazy mount made by one go command is seen by the next.
+  nsenter --net="/var/run/netns/$1" env -C "$dir" GOCACHE="$2/gocache" GOTOOLCHAIN=local GOPROXY=off "${vars[@]}" go $args
 }
 
 # --- Fill: one cold run of the workloads per remote, in the server's
@@ -170,7 +185,7 @@ fill() {  # config
   mkdir -p "$machine/gocache"
   echo "bench: filling the remote for $1 ..." >&2
   for workload in $workloads; do
-    run_go gcf-server "$machine" "$1" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
+    filling=1 run_go gcf-server "$machine" "$1" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
       echo "bench: filling for $1 failed; see below" >&2
       tail -20 "$tmp/fill.log" >&2
       exit 1
@@ -180,10 +195,25 @@ fill() {  # config
 for config in $configs; do
   case $config in
     tarball | native-warm) [[ -d $tmp/fill-native ]] || fill native ;;
-    *-lazy) [[ -d $tmp/fill-${config%-lazy} ]] || fill "${config%-lazy}" ;;  # the same remote as eager
+    gocachefs-http-*) [[ -d $tmp/fill-gocachefs-http ]] || fill gocachefs-http ;;  # the same remote as eager
+    *-lazy) [[ -d $tmp/fill-${config%-lazy} ]] || fill "${config%-lazy}" ;;
     *) [[ -d $tmp/fill-$config ]] || fill "$config" ;;
   esac
 done
+refine() {  # config
+  local machine=$tmp/refine-$1
+  mkdir -p "$machine/gocache"
+  echo "bench: a warm job through the lazy mount rewrites the packs of $1 ..." >&2
+  for workload in $workloads; do
+    filling=1 run_go gcf-server "$machine" "$1-pack" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
+      echo "bench: the second job for $1 failed; see below" >&2
+      tail -20 "$tmp/fill.log" >&2
+      exit 1
+    }
+  done
+  "$bin" stop --dir "$machine/store" >/dev/null 2>&1 || true
+}
+if [[ " $configs " == *"gocachefs-http-pack"* ]]; then refine gocachefs-http; fi
 if needs tarball; then
   # As actions/cache does it: zstd with a long window, all cores.
   tar -C "$tmp/fill-native/gocache" -cf - . | zstd -q -T0 --long=30 -o "$tmp/server-nginx/data/gocache.tar.zst"

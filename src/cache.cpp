@@ -252,6 +252,7 @@ void Cache::finish_warming() {
   if (replay_) replay_->finish(settings_.upload_wait);
   if (!packs_.write || !bulk_remote_) return;
   flush();  // the journal, in full
+  if (lazy_) lazy_->flush();  // and what the mount saw of this job's reads
   const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_);
   pack_bytes_written_ += static_cast<std::int64_t>(published.pack_bytes);
   if (published.skipped > 0) {

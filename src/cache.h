@@ -68,6 +68,8 @@ class LazyRemote {
   virtual bool sends_backlog() = 0;
   // Asks the daemon to replay the packs of `keys` (it holds the mount).
   virtual void warm(const std::vector<std::string>& keys) = 0;
+  // Has the daemon, if one is up, write what its mount saw to the index.
+  virtual void flush() = 0;
 };
 
 class PackReplay;

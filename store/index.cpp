@@ -72,7 +72,12 @@ CREATE TABLE IF NOT EXISTS pack_members (  -- the actions a known pack holds
   pack_id   BLOB NOT NULL,
   action_id BLOB NOT NULL,
   used      INTEGER NOT NULL DEFAULT 0,  -- a get of this store asked for it
+  body      INTEGER NOT NULL DEFAULT 0,  -- the pack holds its object's whole bytes beyond a head
   PRIMARY KEY (pack_id, action_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lazy_objects (  -- objects answered in the lazy mount
+  output_id BLOB PRIMARY KEY,
+  read      INTEGER NOT NULL DEFAULT 0     -- and read beyond their head
 ) WITHOUT ROWID;
 )sql";
 
@@ -619,15 +624,17 @@ std::vector<JournalEntry> Index::journal(const std::string& key) {
   });
 }
 
-std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used) {
+std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used,
+                                         const std::vector<bool>& body) {
   std::lock_guard lock(mutex_);
   std::uint64_t added = 0;
   with_repair([&] {
     added = 0;
     in_write_transaction([&] {
-      Statement insert(db_, "INSERT OR IGNORE INTO pack_members (pack_id, action_id, used) VALUES (?, ?, ?)");
-      for (const Id& id : action_ids) {
-        insert.bind(1, pack_id).bind(2, id).bind(3, std::int64_t{used}).run();
+      Statement insert(db_, "INSERT OR IGNORE INTO pack_members (pack_id, action_id, used, body) VALUES (?, ?, ?, ?)");
+      for (std::size_t i = 0; i < action_ids.size(); ++i) {
+        const bool has_body = i < body.size() && body[i];
+        insert.bind(1, pack_id).bind(2, action_ids[i]).bind(3, std::int64_t{used}).bind(4, std::int64_t{has_body}).run();
         added += static_cast<std::uint64_t>(sqlite3_changes(db_));
       }
     });
@@ -635,17 +642,47 @@ std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id
   return added;
 }
 
-std::vector<Id> Index::pack_members(const Id& pack_id) {
+std::vector<Id> Index::pack_members(const Id& pack_id, bool with_body_only) {
   std::lock_guard lock(mutex_);
   return with_repair([&] {
     std::vector<Id> members;
-    Statement select(db_, "SELECT action_id FROM pack_members WHERE pack_id = ?");
+    Statement select(db_, with_body_only ? "SELECT action_id FROM pack_members WHERE pack_id = ? AND body = 1"
+                                         : "SELECT action_id FROM pack_members WHERE pack_id = ?");
     select.bind(1, pack_id);
     while (select.step()) {
       if (const auto id = select.id(0)) members.push_back(*id);
     }
     select.reset();
     return members;
+  });
+}
+
+void Index::record_lazy_objects(const std::vector<Id>& served, const std::vector<Id>& read) {
+  if (served.empty() && read.empty()) return;
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    in_write_transaction([&] {
+      Statement serve(db_, "INSERT OR IGNORE INTO lazy_objects (output_id) VALUES (?)");
+      for (const Id& id : served) serve.bind(1, id).run();
+      Statement mark(db_,
+                     "INSERT INTO lazy_objects (output_id, read) VALUES (?, 1) ON CONFLICT (output_id) DO UPDATE SET "
+                     "read = 1");
+      for (const Id& id : read) mark.bind(1, id).run();
+    });
+  });
+}
+
+std::set<Id> Index::lazy_objects_unread(const std::vector<Id>& output_ids) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::set<Id> unread;
+    Statement select(db_, "SELECT 1 FROM lazy_objects WHERE output_id = ? AND read = 0");
+    for (const Id& id : output_ids) {
+      select.bind(1, id);
+      if (select.step()) unread.insert(id);
+      select.reset();
+    }
+    return unread;
   });
 }
 

@@ -6,7 +6,7 @@
 //   counters: lifetime hits, misses, puts, ...
 //   uploads:  actions waiting to be sent to the remote (a durable queue:
 //             a process that is killed leaves them to the next one)
-//   pack_journal, pack_jobs, packs, pack_members: warming (src/warming/): what this job
+//   pack_journal, pack_jobs, packs, pack_members, lazy_objects: warming (src/warming/): what this job
 //             used per pack key, and the packs this store knows
 #pragma once
 
@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -135,9 +136,17 @@ class Index {
                     std::int64_t job_gap_ns);
   std::vector<JournalEntry> journal(const std::string& key);  // in first-use order
   // The actions a pack holds, recorded once by whoever reads or writes it
-  // (then `used`: its writer used them all); returns how many were new.
-  std::uint64_t record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used = false);
-  std::vector<Id> pack_members(const Id& pack_id);
+  // (then `used`: its writer used them all), and for each whether the pack
+  // holds its object's body (`body`, in step with `action_ids`; none when
+  // empty); returns how many were new.
+  std::uint64_t record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used = false,
+                                    const std::vector<bool>& body = {});
+  std::vector<Id> pack_members(const Id& pack_id, bool with_body_only = false);
+  // Objects the lazy mount answered (`served`) and read beyond their head
+  // (`read`): a job's pack carries only the head of those never read.
+  void record_lazy_objects(const std::vector<Id>& served, const std::vector<Id>& read);
+  // Those of `output_ids` that the mount answered and nobody read beyond the head.
+  std::set<Id> lazy_objects_unread(const std::vector<Id>& output_ids);
   // The key's pointer as this store last read or wrote it ("" if never).
   std::string job_pointer(const std::string& key);
   void set_job_pointer(const std::string& key, const std::string& pointer, std::int64_t now_ns);

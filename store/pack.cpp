@@ -30,7 +30,7 @@ constexpr std::size_t kMaxObjects = 1 << 22;
 // Decoded frames are at most kPackFrameSize: a larger window is not ours.
 constexpr int kMaxWindowLog = 23;
 
-constexpr std::size_t kObjectRecordSize = 32 + 8 + 4 + 32;
+constexpr std::size_t kObjectRecordSize = 32 + 8 + 4 + 1 + 32;
 constexpr std::size_t kActionRecordSize = 32 + 4 + 8;
 
 std::runtime_error errno_error(const std::string& what) { return std::runtime_error(what + ": " + std::strerror(errno)); }
@@ -65,6 +65,7 @@ std::string encode_index(const PackIndex& index) {
     put_id(out, o.output_id);
     put<std::uint64_t>(out, o.size);
     put<std::uint32_t>(out, o.front_size);
+    put<std::uint8_t>(out, o.body ? 1 : 0);
     put_id(out, o.head_sha256);
   }
   for (const auto& a : index.actions) {
@@ -90,8 +91,11 @@ std::optional<PackIndex> decode_index(std::string_view bytes) {
     o.output_id = get_id(p);
     o.size = get<std::uint64_t>(p);
     o.front_size = get<std::uint32_t>(p);
+    const auto flags = get<std::uint8_t>(p);
+    o.body = flags == 1;
     o.head_sha256 = get_id(p);
-    if (o.front_size > o.size || o.front_size > kInlineObjectLimit) return std::nullopt;
+    if (flags > 1 || o.front_size > o.size || o.front_size > kInlineObjectLimit) return std::nullopt;
+    if (o.body && o.front_size == o.size) return std::nullopt;
   }
   index.actions.resize(actions);
   for (auto& a : index.actions) {
@@ -192,6 +196,7 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     if (added) {
       const std::string first = read_object(input.object_file, input.size, 0, std::min<std::uint64_t>(input.size, 8));
       PackObject object{input.output_id, input.size, static_cast<std::uint32_t>(inline_size_for(input.size, first))};
+      object.body = object.front_size < object.size && input.read_whole;
       index.objects.push_back(object);
       files.push_back(input.object_file);
     }
@@ -205,7 +210,7 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
   for (std::size_t i = 0; i < index.objects.size(); ++i) {
     auto& object = index.objects[i];
     std::string bytes = read_object(files[i], object.size, 0, object.front_size);
-    if (object.in_body()) object.head_sha256 = Sha256::of(bytes);
+    if (object.has_head()) object.head_sha256 = Sha256::of(bytes);
     front += bytes;
   }
   out.write_frame(encode_index(index), /*checksum=*/true);
@@ -247,7 +252,9 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     hash.update(chunk.data(), static_cast<std::size_t>(r));
     size += static_cast<std::uint64_t>(r);
   }
-  return {hash.finish(), size, index.actions.size(), index.objects.size()};
+  std::vector<bool> body;
+  for (const auto& action : index.actions) body.push_back(index.objects[action.object].in_body());
+  return {hash.finish(), size, index.actions.size(), index.objects.size(), std::move(body)};
 }
 
 struct PackReader::Stream {
@@ -403,7 +410,7 @@ bool PackReader::deliver(const char* data, std::size_t size) {
     }
     if (object_done_ < total) return true;  // needs more bytes
     if (front) {
-      if (object.in_body() && Sha256::of(front_object_) != object.head_sha256) {
+      if (object.has_head() && Sha256::of(front_object_) != object.head_sha256) {
         return fail("the head of object " + to_hex(object.output_id) + " in the pack is damaged");
       }
       callbacks_.front(number, std::move(front_object_));

@@ -8,7 +8,9 @@
 //   front   zstd frames: each object's first bytes (all of a small object,
 //           the head a lazy reader reads first of a large one), object order
 //   body    zstd frames of at most kPackFrameSize bytes: the whole bytes of
-//           the large objects, object order
+//           the large objects the recording job read beyond their head,
+//           object order (of the others, only the head travels: a reader
+//           that wants more fetches cas/<OutputID>)
 //
 // Everything a reader needs to answer gets comes first, the large bodies
 // last, in the order the recording job first used them. Frames compress
@@ -36,8 +38,10 @@ struct PackObject {
   Id output_id{};
   std::uint64_t size = 0;
   std::uint32_t front_size = 0;  // bytes in the front: all of it, or a head
+  bool body = false;             // its whole bytes are in the body section (then front_size < size)
   Id head_sha256{};              // of the head, when front_size < size
-  bool in_body() const { return front_size < size; }
+  bool in_body() const { return body; }
+  bool has_head() const { return front_size < size; }
 };
 
 struct PackAction {
@@ -58,6 +62,7 @@ struct PackInput {
   std::uint64_t size = 0;
   std::int64_t put_time_ns = 0;
   std::filesystem::path object_file;
+  bool read_whole = true;  // false: the job read no more than its head, which is all the pack carries
 };
 
 struct WrittenPack {
@@ -65,6 +70,7 @@ struct WrittenPack {
   std::uint64_t size = 0;
   std::size_t actions = 0;
   std::size_t objects = 0;
+  std::vector<bool> body;  // per input: whether the pack holds its object's body
 };
 
 // Writes the pack of `inputs` (in first-use order; an object used by several
@@ -96,6 +102,8 @@ class PackReader {
   bool feed(const char* data, std::size_t size);
   // Whether the whole pack arrived.
   bool complete() const;
+  // Whether the index and fronts are read and the bodies come next.
+  bool in_body_section() const { return section_ == Section::kBody; }
   const std::string& error() const { return error_; }
 
  private:

@@ -74,7 +74,7 @@ int Daemon::run() {
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
   fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
   bulk_remote_ = make_remote(settings_.remote.url, bulk_remote_options(settings_.remote.options));
-  replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_);
+  replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_, PackReplay::Mode::kLazy);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
   gets_->use_packs(*replay_);
   // read_ahead_ is set before the mount's workers start, and outlives them.
@@ -174,6 +174,9 @@ void Daemon::serve_connection(int fd) {
     } else if (op == "stop") {
       stopping_ = true;
       reply["ok"] = true;
+    } else if (op == "flush") {
+      flush_counters();  // a client is about to write its job's pack from the index
+      reply["ok"] = true;
     } else if (op == "wake") {
       if (uploader_) uploader_->wake();
       reply["ok"] = true;
@@ -199,6 +202,7 @@ void Daemon::serve_connection(int fd) {
 }
 
 void Daemon::flush_counters() {
+  std::lock_guard lock(flush_mutex_);
   const LazyFsCounters now = fs_->counters();
   const std::uint64_t hits = lazy_hits_, served = lazy_bytes_served_, fetched = fetcher_->bytes_fetched();
   const std::uint64_t read_ahead = read_ahead_->objects_read_ahead(), records_ahead = fetcher_->records_fetched_ahead(),
@@ -220,6 +224,8 @@ void Daemon::flush_counters() {
   deltas["pack_objects_fetched_apart"] =
       static_cast<std::int64_t>(replayed.objects_fetched_apart - flushed_replay_.objects_fetched_apart);
   try {
+    const LazyGets::Seen seen = gets_->take_seen();
+    index_->record_lazy_objects(seen.served, seen.read);
     index_->add_to_counters(deltas);
     flushed_ = now;
     flushed_lazy_hits_ = hits;

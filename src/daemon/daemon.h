@@ -76,6 +76,7 @@ class Daemon {
   std::atomic<std::int64_t> last_activity_ns_{0};
   std::atomic<std::uint64_t> lazy_hits_{0};
   std::atomic<std::uint64_t> lazy_bytes_served_{0};  // sizes of objects answered in the mount
+  std::mutex flush_mutex_;  // the accept loop's flushes and clients' "flush"
   LazyFsCounters flushed_{};
   std::uint64_t flushed_lazy_hits_ = 0;
   std::uint64_t flushed_lazy_bytes_served_ = 0;

@@ -242,4 +242,11 @@ void DaemonClient::warm(const std::vector<std::string>& keys) {
   warm_keys_ = keys;
 }
 
+void DaemonClient::flush() {
+  if (unavailable_) return;
+  auto connection = connect(/*may_start=*/false);
+  if (!connection) return;
+  if (connection->send({{"op", "flush"}}) && connection->receive()) give_back(std::move(connection));
+}
+
 }  // namespace gocachefs

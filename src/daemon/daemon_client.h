@@ -29,6 +29,7 @@ class DaemonClient : public LazyRemote {
   void uploads_queued() override;
   bool sends_backlog() override;
   void warm(const std::vector<std::string>& keys) override;
+  void flush() override;
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);

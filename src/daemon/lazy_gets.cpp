@@ -68,6 +68,7 @@ std::optional<LazyHit> LazyGets::answer_from_mount(const Id& action_id, const Ac
   if (!fs_->add(LazyObject{record.output_id, record.size, record.inline_bytes})) return std::nullopt;
   std::lock_guard lock(mutex_);
   remote_only_.emplace(action_id, record);
+  served_.push_back(record.output_id);
   return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
 }
 
@@ -75,8 +76,10 @@ std::optional<LazyHit> LazyGets::get_from_packs(const Id& action_id) {
   const auto covered = replay_->lookup(action_id);
   if (!covered || fs_->failed(covered->output_id)) return std::nullopt;
   const ActionEntry entry{covered->output_id, covered->size, covered->put_time_ns};
-  // A large object whose head has come: answered now, its bytes on first read.
-  if (!covered->stored && !covered->head.empty()) {
+  // A large object whose head has come: answered in the mount, stored or
+  // not, so that its reads are seen (a pack written after this job carries
+  // the head alone of an object nobody read beyond it).
+  if (!covered->head.empty()) {
     return answer_from_mount(action_id, {covered->output_id, covered->size, covered->put_time_ns, covered->head});
   }
   // Stored (its action with it), or small and about to be.
@@ -89,6 +92,10 @@ std::optional<LazyHit> LazyGets::get_from_packs(const Id& action_id) {
 FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
   const ActionRecord wanted{output_id, size, 0, ""};
   auto pause = kRetryPause;
+  {
+    std::lock_guard lock(mutex_);
+    reads_.push_back(output_id);
+  }
   // From the pack streaming in, when it brings the object soon.
   std::optional<ObjectStamp> stamp = replay_ ? replay_->wait_for(output_id) : std::nullopt;
   // A remote known to be down (its breaker open) is not tried again.
@@ -118,6 +125,11 @@ FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
     }
   }
   return {objects_.path_of(output_id), ""};
+}
+
+LazyGets::Seen LazyGets::take_seen() {
+  std::lock_guard lock(mutex_);
+  return {std::exchange(served_, {}), std::exchange(reads_, {})};
 }
 
 std::vector<std::string> LazyGets::take_failures() {

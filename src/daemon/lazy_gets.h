@@ -50,6 +50,13 @@ class LazyGets : public ObjectSource {
 
   // Why objects failed since the last call: for the next client's terminal.
   std::vector<std::string> take_failures();
+  // Objects answered in the mount, and read beyond their head, since the
+  // last call (for the index: a job's pack carries only the heads of those
+  // never read).
+  struct Seen {
+    std::vector<Id> served, read;
+  };
+  Seen take_seen();
 
  private:
   ObjectStore& objects_;
@@ -68,6 +75,7 @@ class LazyGets : public ObjectSource {
   // fetched (then the index has them) or fails (then they are forgotten).
   std::map<Id, ActionRecord> remote_only_;
   std::vector<std::string> failures_;
+  std::vector<Id> served_, reads_;
 };
 
 }  // namespace gocachefs

@@ -26,36 +26,54 @@ constexpr std::int64_t kLastUseGranularityNs = 24LL * 3600 * 1000 * 1000 * 1000;
 constexpr std::size_t kSmallDelta = 32;
 constexpr std::size_t kSmallDeltaShare = 50;  // 2%
 
+// A pack whose bodies the job (reading through the lazy mount) mostly did not
+// read beyond their heads is packed anew with heads only for those: about
+// this much of its used body bytes must have been left unread.
+constexpr std::uint64_t kUnreadBodiesShare = 2;  // a half
+constexpr std::uint64_t kMinBodyBytesToJudge = 1 << 20;
+
 struct PackUse {
   PackRef ref;
   std::set<Id> members;
   std::size_t used = 0;
+  std::set<Id> used_bodies;               // objects of used actions whose body the pack holds
+  std::uint64_t body_bytes = 0, unread_body_bytes = 0;
 };
 
 // Which of the pointer's packs stay. Those the job used at least half of,
 // and those it did not use but a job used lately stay. A pack used only in
-// part is dropped, and what was used of it packed anew, but only once the
+// part, or whose bodies the job mostly did not read through the lazy mount
+// (`unread`), is dropped, and what was used of it packed anew, but only once the
 // job has done about as much as the last one (`job_done`): before that, a
 // later go command of the job may still use the rest.
 std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer>& current,
-                                   const std::vector<JournalEntry>& entries, bool job_done, std::int64_t now_ns) {
+                                   const std::vector<JournalEntry>& entries, const std::set<Id>& unread,
+                                   bool job_done, std::int64_t now_ns) {
   std::vector<PackUse> uses;
   if (!current) return uses;
   for (const auto& ref : current->packs) {
     const auto members = index.pack_members(ref.id);
-    if (!members.empty()) uses.push_back({ref, {members.begin(), members.end()}});
+    const auto with_body = index.pack_members(ref.id, /*with_body_only=*/true);
+    if (!members.empty()) uses.push_back({ref, {members.begin(), members.end()}, 0, {with_body.begin(), with_body.end()}});
   }
   for (const auto& entry : entries) {
     for (auto& use : uses) {
-      if (use.members.contains(entry.action_id)) {
-        ++use.used;
-        break;
+      if (!use.members.contains(entry.action_id)) continue;
+      ++use.used;
+      // used_bodies holds actions until here; from now, objects counted once.
+      if (use.used_bodies.erase(entry.action_id) > 0 && use.used_bodies.insert(entry.output_id).second) {
+        use.body_bytes += entry.size;
+        if (unread.contains(entry.output_id)) use.unread_body_bytes += entry.size;
       }
+      break;
     }
   }
   std::erase_if(uses, [&](const PackUse& use) {
     if (use.used == 0) return use.ref.last_used_ns < now_ns - kUnusedPackLifeNs;
-    return job_done && use.used * 2 < use.ref.actions;
+    if (!job_done) return false;
+    const bool mostly_unread =
+        use.body_bytes >= kMinBodyBytesToJudge && use.unread_body_bytes * kUnreadBodiesShare > use.body_bytes;
+    return use.used * 2 < use.ref.actions || mostly_unread;
   });
   for (auto& use : uses) {
     if (use.used > 0 && use.ref.last_used_ns < now_ns - kLastUseGranularityNs) use.ref.last_used_ns = now_ns;
@@ -78,8 +96,11 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     if (entries.empty()) return published;
     const auto current = decode_pack_pointer(index.job_pointer(key));
     const std::int64_t now_ns = now_unix_ns();
+    std::vector<Id> outputs;
+    for (const auto& entry : entries) outputs.push_back(entry.output_id);
+    const std::set<Id> unread = index.lazy_objects_unread(outputs);
     const bool job_done = !current || entries.size() * 10 >= current->job_actions * 9;
-    const std::vector<PackUse> uses = packs_to_keep(index, current, entries, job_done, now_ns);
+    const std::vector<PackUse> uses = packs_to_keep(index, current, entries, unread, job_done, now_ns);
 
     std::vector<PackInput> inputs;
     std::vector<Id> new_members;
@@ -92,7 +113,9 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
         ++published.skipped;
         continue;
       }
-      inputs.push_back({entry.action_id, entry.output_id, entry.size, entry.put_time_ns, objects.path_of(entry.output_id)});
+      const bool read_whole = !unread.contains(entry.output_id);
+      inputs.push_back(
+          {entry.action_id, entry.output_id, entry.size, entry.put_time_ns, objects.path_of(entry.output_id), read_whole});
       new_members.push_back(entry.action_id);
     }
 
@@ -112,7 +135,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
         return published;
       }
       index.record_pack({pack.id, pack.size, pack.actions, true});
-      index.record_pack_members(pack.id, new_members, /*used=*/true);
+      index.record_pack_members(pack.id, new_members, /*used=*/true, pack.body);
       refs.push_back({pack.id, pack.size, pack.actions, now_ns});
       published.pack_bytes = pack.size;
       published.pack_actions = pack.actions;

@@ -25,7 +25,9 @@ struct PublishedPacks {
   bool pointer_written = false;
 };
 
-// Errors are logged and leave the remote as it was; never throws.
+// Objects the lazy mount answered and nobody read beyond their head
+// (Index::lazy_objects_unread) travel as heads only. Errors are logged and
+// leave the remote as it was; never throws.
 PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote);
 
 }  // namespace gocachefs

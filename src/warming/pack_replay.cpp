@@ -26,8 +26,8 @@ constexpr std::uint64_t kJudgeAfterLookups = 64;
 
 }  // namespace
 
-PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
-    : objects_(objects), index_(index), remote_(remote), health_(health) {}
+PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode)
+    : objects_(objects), index_(index), remote_(remote), health_(health), mode_(mode) {}
 
 PackReplay::~PackReplay() {
   stopping_ = true;
@@ -91,9 +91,11 @@ void PackReplay::read_pointers(std::vector<std::string> keys) {
       } catch (const std::exception& e) {
         spdlog::warn("packs: reading the index: {}", e.what());
       }
-      if (known && known->complete) continue;  // its objects and actions are stored here
+      const bool held = known && known->complete;
+      if (held && mode_ == Mode::kEager) continue;  // its objects and actions are stored here
       auto stream = std::make_unique<Stream>();
       stream->ref = ref;
+      stream->heads_only = held;
       stream->started = std::chrono::steady_clock::now();
       streams_.push_back(std::move(stream));
       const std::size_t number = streams_.size() - 1;
@@ -138,13 +140,13 @@ void PackReplay::stream_pack(std::size_t number) {
           [&](std::uint32_t i, std::string bytes) {
             const PackObject& object = index.objects[i];
             advance(bytes.size());
-            if (!object.in_body()) {
+            if (!object.has_head()) {
               if (!store_whole(number, object, bytes)) broken = true;
               return;
             }
             std::lock_guard lock(mutex_);
             auto it = objects_by_id_.find(object.output_id);
-            if (it != objects_by_id_.end() && it->second.state == Object::State::kPending) it->second.head = std::move(bytes);
+            if (it != objects_by_id_.end() && it->second.head.empty()) it->second.head = std::move(bytes);
           },
       .body_data =
           [&](std::uint32_t i, const char* data, std::size_t size) {
@@ -185,8 +187,13 @@ void PackReplay::stream_pack(std::size_t number) {
   });
   // Like any cas/ entry, a pack may come zstd-compressed (bazel-remote).
   CasDecoder decoder([&](const char* data, std::size_t size) { return reader.feed(data, size); });
+  bool heads_only;
+  {
+    std::lock_guard lock(mutex_);
+    heads_only = streams_[number]->heads_only;
+  }
   RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
-    if (stopping_ || abandoned_) return false;
+    if (stopping_ || abandoned_ || (heads_only && reader.in_body_section())) return false;
     {
       std::lock_guard lock(mutex_);
       counters_.pack_bytes += size;
@@ -195,7 +202,9 @@ void PackReplay::stream_pack(std::size_t number) {
   });
   if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
   const bool complete = result.ok() && reader.complete() && !broken;
-  if (abandoned_) {
+  if (heads_only && reader.error().empty()) {
+    spdlog::info("packs: pack {} is held here whole; read up to its bodies", to_hex(ref.id));
+  } else if (abandoned_) {
     spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
   } else if (!reader.error().empty()) {
     spdlog::error("packs: pack {} is damaged ({}); what it did not deliver is fetched per action", to_hex(ref.id),
@@ -216,8 +225,11 @@ void PackReplay::stream_pack(std::size_t number) {
     spdlog::info("packs: pack {} read whole ({} actions, {} bytes)", to_hex(ref.id), index.actions.size(), ref.size);
   }
   std::lock_guard lock(mutex_);
+  // What the stream should have brought and did not; heads only stay answerable.
   for (auto& [id, object] : objects_by_id_) {
-    if (object.pack == number && object.state == Object::State::kPending) object.state = Object::State::kFailed;
+    if (object.pack == number && object.in_stream && object.state == Object::State::kPending) {
+      object.state = Object::State::kFailed;
+    }
   }
   streams_[number]->done = true;
   changed_.notify_all();
@@ -251,7 +263,11 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
     }
   }
   std::vector<Id> members;
-  for (const auto& action : index.actions) members.push_back(action.action_id);
+  std::vector<bool> body;
+  for (const auto& action : index.actions) {
+    members.push_back(action.action_id);
+    body.push_back(index.objects[action.object].in_body());
+  }
   Id pack_id;
   {
     std::lock_guard lock(mutex_);
@@ -259,7 +275,7 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
   }
   std::uint64_t warmed = 0;
   try {
-    warmed = index_.record_pack_members(pack_id, members);
+    warmed = index_.record_pack_members(pack_id, members, /*used=*/false, body);
   } catch (const std::exception& e) {
     spdlog::warn("packs: recording pack members: {}", e.what());
   }
@@ -268,6 +284,8 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
     for (std::size_t i = 0; i < index.objects.size(); ++i) {
       const PackObject& object = index.objects[i];
       Object entry{object.output_id, object.size, offsets[i], number};
+      entry.in_stream = !object.has_head() || object.in_body();
+      entry.large = object.has_head();
       objects_by_id_.emplace(object.output_id, std::move(entry));
     }
     for (const auto& action : index.actions) {
@@ -328,6 +346,7 @@ void PackReplay::record_actions(const Id& output_id, const ObjectStamp& stamp, c
   std::vector<std::pair<Id, std::int64_t>> actions;
   {
     std::lock_guard lock(mutex_);
+    if (mode_ == Mode::kLazy && objects_by_id_.at(output_id).large) return;  // answered in the mount
     for (const Id& action_id : only.empty() ? actions_of_object_[output_id] : only) {
       const Action& action = actions_.at(action_id);
       // An action that two packs map to different objects keeps the first.
@@ -352,7 +371,6 @@ void PackReplay::stored(const Id& output_id, const ObjectStamp& stamp) {
   auto& object = objects_by_id_.at(output_id);
   object.state = Object::State::kStored;
   object.stamp = stamp;
-  object.head.clear();
   ++counters_.objects_stored;
   changed_.notify_all();
 }
@@ -387,6 +405,8 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id) {
   const auto it = objects_by_id_.find(output_id);
   if (it == objects_by_id_.end()) return std::nullopt;
   const Object& object = it->second;
+  if (object.state == Object::State::kStored) return object.stamp;
+  if (!object.in_stream) return std::nullopt;  // only its head travelled: fetch it
   const Stream& stream = *streams_[object.pack];
   std::uint64_t last_position = stream.position;
   auto last_progress = std::chrono::steady_clock::now();

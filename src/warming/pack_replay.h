@@ -48,13 +48,21 @@ struct PackCovered {
   Id output_id{};
   std::uint64_t size = 0;
   std::int64_t put_time_ns = 0;
-  std::string head;  // the first bytes of a large object (for the lazy mount); empty once stored
+  std::string head;  // the first bytes of a large object (for the lazy mount)
   bool stored = false;
 };
 
 class PackReplay {
  public:
-  PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health);
+  enum class Mode {
+    kEager,  // in the go command's gocachefs: every stored object's actions go to the index
+    // In the daemon: a large object's actions do not, so that its gets come
+    // to the daemon and are answered in the mount, where its reads are seen
+    // (what a job did not read travels as a head in its pack); the packs
+    // this store holds whole are read up to their bodies, for the heads.
+    kLazy,
+  };
+  PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode = Mode::kEager);
   ~PackReplay();  // stops the streams
   PackReplay(const PackReplay&) = delete;
   PackReplay& operator=(const PackReplay&) = delete;
@@ -83,7 +91,9 @@ class PackReplay {
     std::uint64_t size = 0;
     std::uint64_t stream_offset = 0;  // decoded bytes before it in its pack's stream
     std::size_t pack = 0;             // index into streams_
-    std::string head;
+    std::string head;       // of a large object, for the lazy mount
+    bool in_stream = true;  // false: the pack carries only its head
+    bool large = false;     // the pack carries a head of it
     enum class State { kPending, kStored, kFailed } state = State::kPending;
     ObjectStamp stamp;
   };
@@ -93,6 +103,7 @@ class PackReplay {
   };
   struct Stream {
     PackRef ref;
+    bool heads_only = false;     // held whole here: read up to the bodies
     std::uint64_t position = 0;  // decoded bytes received
     std::chrono::steady_clock::time_point started;
     bool index_known = false;
@@ -106,7 +117,8 @@ class PackReplay {
   // False when the object was rejected (its bytes are not what the pack says).
   bool store_whole(std::size_t number, const PackObject& object, std::string_view bytes);
   void stored(const Id& output_id, const ObjectStamp& stamp);
-  // Records in the index the actions of every pack read whose object this is.
+  // Records in the index the actions of every pack read whose object this is
+  // (of a small one only, in kLazy).
   void record_actions(const Id& output_id, const ObjectStamp& stamp, const std::vector<Id>& only = {});
   void failed(const Id& output_id);
   bool loading() const;  // under mutex_
@@ -115,6 +127,7 @@ class PackReplay {
   Index& index_;
   Remote& remote_;
   RemoteHealth& health_;
+  const Mode mode_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

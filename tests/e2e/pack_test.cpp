@@ -138,6 +138,38 @@ TEST_P(PackReplayTest, SecondMachineReplaysTheJobInAFewRequests) {
 INSTANTIATE_TEST_SUITE_P(Modes, PackReplayTest, ::testing::Values("off", "on"),
                          [](const auto& info) { return info.param == "on" ? std::string("Lazy") : "Eager"; });
 
+// A pack written by a cold job carries every body. The next job, through
+// the lazy mount, sees which objects are read beyond their head: its pack
+// carries only the heads of the others, and the job after it fetches less.
+TEST(PackE2ETest, ALazyJobRewritesThePackWithTheHeadsOfWhatNobodyRead) {
+  if (!fuse_usable()) GTEST_SKIP() << "SKIPPED: no usable /dev/fuse or fusermount3 here";
+  const TempDir remote;
+  const std::string url = "file://" + remote.path();
+  const ModuleCopy module;
+  run_job(Machine(url), module.dir(), kWriteKeyedPacks);  // cold: every body
+  const auto cold = packs_named(remote.path(), kKey);
+
+  Environment lazy = kWriteKeyedPacks;
+  lazy["GOCACHEFS_LAZY"] = "on";
+  lazy["GOCACHEFS_DAEMON_IDLE"] = "60";
+  const Machine second(url), third(url);
+  expect_job_all_cached(second, module.dir(), lazy);
+  const auto refined = packs_named(remote.path(), kKey);
+  EXPECT_NE(refined, cold) << "the second job rewrote the pack";
+  expect_job_all_cached(third, module.dir(), lazy);
+  const long second_bytes = counter(stats_of(second), R"(([\d.]+) KiB of packs fetched)");
+  const std::string third_stats = stats_of(third);
+  std::printf("[ figures  ] packs fetched: cold %s, refined %s\n",
+              std::regex_replace(stats_of(second), std::regex(R"([\s\S]*packs:\s+)"), "").c_str(),
+              std::regex_replace(third_stats, std::regex(R"([\s\S]*packs:\s+)"), "").c_str());
+  EXPECT_EQ(packs_named(remote.path(), kKey), refined) << "the third job used what the pack held: nothing to write";
+  (void)second_bytes;
+  for (const auto* m : {&second, &third}) {
+    run_command({GOCACHEFS_BINARY, "stop", "--dir", m->store()});
+    m->expect_only_verified_objects();
+  }
+}
+
 // Every backend the layout must work on: the pack goes to cas/ under its
 // hash (bazel-remote checks it), the pointer to ac/.
 class PackBackendTest : public ::testing::TestWithParam<std::string> {};

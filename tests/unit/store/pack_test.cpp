@@ -18,6 +18,7 @@
 #include "store/action_record.h"
 #include "store/sha256.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_bytes.h"
 
 namespace gocachefs {
 namespace {
@@ -26,23 +27,8 @@ using testing::read_file;
 using testing::TempDir;
 using testing::write_file;
 
-std::string random_bytes(std::size_t size, unsigned seed) {
-  std::mt19937_64 generator(seed);
-  std::string bytes(size, '\0');
-  for (std::size_t i = 0; i < size; i += 8) {
-    const std::uint64_t value = generator();
-    std::memcpy(bytes.data() + i, &value, std::min<std::size_t>(8, size - i));
-  }
-  return bytes;
-}
-
-// Compressible bytes, like most build outputs.
-std::string text_bytes(std::size_t size, const std::string& prefix = "") {
-  std::string bytes = prefix;
-  for (int i = 0; bytes.size() < size; ++i) bytes += "export data " + std::to_string(i * 7919 % 100003) + "\n";
-  bytes.resize(size);
-  return bytes;
-}
+using testing::random_bytes;
+using testing::text_bytes;
 
 // What a PackReader called back, in order.
 struct Received {
@@ -510,6 +496,25 @@ TEST_F(PackTest, ObjectFileOfTheWrongSizeThrows) {
   PackInput missing = input("d", "gone");
   missing.object_file = dir / "no such file";
   EXPECT_THROW(write({missing}), std::runtime_error);
+}
+
+// An object the recording job did not read beyond its head travels as its
+// head alone: no body, the head checked like any other.
+TEST_F(PackTest, AnObjectNotReadWholeTravelsAsItsHead) {
+  const std::string archive = text_bytes(kInlineArchiveLimit + 40000, "!<arch>\n");
+  PackInput unread = input("a", archive);
+  unread.read_whole = false;
+  WrittenPack written;
+  const std::string pack = write({unread, input("b", archive + "read")}, &written);
+  EXPECT_EQ(written.body, (std::vector<bool>{false, true}));
+  const Received r = read_pack(pack, 4096);
+  ASSERT_TRUE(r.complete) << r.error;
+  ASSERT_EQ(r.index.objects.size(), 2u);
+  EXPECT_FALSE(r.index.objects[0].in_body());
+  EXPECT_TRUE(r.index.objects[0].has_head());
+  EXPECT_EQ(r.fronts.at(0).at(0), archive.substr(0, kInlinePrefixLimit));
+  EXPECT_FALSE(r.bodies.contains(0));
+  EXPECT_EQ(r.bodies.at(1), archive + "read");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "store/action_record.h"
 #include "store/sha256.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_bytes.h"
 
 namespace gocachefs {
 namespace {
@@ -21,22 +22,8 @@ using testing::read_file;
 using testing::TempDir;
 using testing::write_file;
 
-std::string random_bytes(std::size_t size, unsigned seed) {
-  std::mt19937_64 generator(seed);
-  std::string bytes(size, '\0');
-  for (std::size_t i = 0; i < size; i += 8) {
-    const std::uint64_t value = generator();
-    std::memcpy(bytes.data() + i, &value, std::min<std::size_t>(8, size - i));
-  }
-  return bytes;
-}
-
-std::string text_bytes(std::size_t size, const std::string& prefix = "") {
-  std::string bytes = prefix;
-  for (int i = 0; bytes.size() < size; ++i) bytes += "export data " + std::to_string(i * 7919 % 100003) + "\n";
-  bytes.resize(size);
-  return bytes;
-}
+using testing::random_bytes;
+using testing::text_bytes;
 
 constexpr std::int64_t kSecond = 1000LL * 1000 * 1000;
 constexpr std::int64_t kGap = 3600 * kSecond;
@@ -613,6 +600,67 @@ TEST_F(PackReplayTest, ObjectInTwoPacksRecordsTheActionsOfBoth) {
   std::vector<Action> all = actions;
   all.push_back(shared);
   expect_replayed(third, all);
+}
+
+// A job that read through the lazy mount (its reads recorded) and read few
+// of the pack's bodies beyond their heads packs anew what it used, with the
+// heads alone of what it did not read; a replay of that pack answers those
+// from the head and leaves their bytes to cas/.
+TEST_F(PackReplayTest, ALazyJobThatReadLittlePacksHeadsOnly) {
+  Machine first, second, third;
+  const auto actions = first_job();
+  ASSERT_TRUE(publish(first, actions).pointer_written);
+  const PackRef cold = pointer()->packs.at(0);
+  expect_replayed(second, actions);
+
+  // The second job uses every action, is answered every large object in the
+  // mount, and reads one of them whole.
+  const Action& read = actions[3];  // the archive
+  std::vector<Id> large_objects;
+  for (const auto& a : actions) {
+    if (inline_size_for(a.object.size(), a.object) < a.object.size()) large_objects.push_back(a.output_id());
+  }
+  second.index.record_lazy_objects(large_objects, {read.output_id()});
+  use(second, actions, now_unix_ns() + 2 * kGap);
+  const PublishedPacks published = publish_packs(kKey, second.index, second.objects, *remote);
+  EXPECT_TRUE(published.pointer_written);
+  EXPECT_EQ(published.pack_actions, actions.size());
+  ASSERT_EQ(pointer()->packs.size(), 1u);
+  const PackRef refined = pointer()->packs[0];
+  EXPECT_NE(refined.id, cold.id);
+  EXPECT_LT(refined.size, cold.size) << "the unread bodies stay out";
+
+  PackReplay replay(third.objects, third.index, *remote, third.health);
+  replay.start({kKey});
+  for (const auto& a : actions) {
+    SCOPED_TRACE("action " + a.name);
+    const auto covered = replay.lookup(a.id());
+    ASSERT_TRUE(covered);
+    const bool large = inline_size_for(a.object.size(), a.object) < a.object.size();
+    if (!large) {
+      EXPECT_TRUE(replay.wait_for(a.output_id())) << "small objects travel whole";
+    } else if (a.name == read.name) {
+      EXPECT_TRUE(replay.wait_for(a.output_id())) << "what was read travels whole";
+    } else {
+      EXPECT_FALSE(covered->head.empty());
+      EXPECT_TRUE(a.object.starts_with(covered->head));
+      EXPECT_FALSE(replay.wait_for(a.output_id())) << "a head only: its bytes come from cas/";
+    }
+  }
+  // Replaying the refined pack again changes nothing.
+  use(third, actions, now_unix_ns() + 4 * kGap);
+  third.index.record_lazy_objects(large_objects, {read.output_id()});
+  EXPECT_FALSE(publish_packs(kKey, third.index, third.objects, *remote).pointer_written);
+}
+
+// An eager job (nothing answered in the mount) takes nothing for unread.
+TEST_F(PackReplayTest, AnEagerJobKeepsEveryBody) {
+  Machine first, second;
+  const auto actions = first_job();
+  ASSERT_TRUE(publish(first, actions).pointer_written);
+  expect_replayed(second, actions);
+  use(second, actions, now_unix_ns() + 2 * kGap);
+  EXPECT_FALSE(publish_packs(kKey, second.index, second.objects, *remote).pointer_written);
 }
 
 }  // namespace
