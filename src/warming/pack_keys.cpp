@@ -17,7 +17,6 @@ namespace {
 
 // A pointer names at most this many packs: the reader fetches them all.
 constexpr std::size_t kMaxPointerPacks = 16;
-constexpr std::size_t kMaxPointerSize = 64 * 1024;
 
 std::string env(const char* name) {
   const char* value = std::getenv(name);

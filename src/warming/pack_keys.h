@@ -55,6 +55,9 @@ struct PackPointer {
   std::int64_t written_ns = 0;
 };
 
+// Larger is not a pointer.
+constexpr std::size_t kMaxPointerSize = 64 * 1024;
+
 std::string encode_pack_pointer(const PackPointer& pointer);
 // Empty when `bytes` is not a pointer (garbage from a remote).
 std::optional<PackPointer> decode_pack_pointer(std::string_view bytes);

@@ -13,9 +13,9 @@ namespace {
 // few round trips when all is well; the remote's own timeouts otherwise).
 constexpr auto kIndexWait = std::chrono::seconds(10);
 // A get waits for the stream when its object is at most this far down it
-// (decoded bytes: a few hundred milliseconds of a 100 Mbit/s link), or
-// when the stream's pace brings it within kWaitTime, and fetches it on its
-// own otherwise.
+// (decoded bytes: a few hundred milliseconds of a 100 Mbit/s link), or when
+// the stream's pace brings it within kWaitSeconds, and fetches it on its own
+// otherwise.
 constexpr std::uint64_t kWaitWindow = 16 << 20;
 constexpr double kWaitSeconds = 0.3;
 // A stream that brings nothing for this long is not waited for.
@@ -23,6 +23,9 @@ constexpr auto kStallWait = std::chrono::seconds(10);
 // After this many lookups, packs that covered under a quarter of them are
 // for another job: their streams stop.
 constexpr std::uint64_t kJudgeAfterLookups = 64;
+// A pack whose bodies are nearly all stored here already (a warm
+// workstation) is read up to its bodies only; the few missing come apart.
+constexpr std::size_t kHeldShare = 10;  // nine tenths
 
 }  // namespace
 
@@ -57,7 +60,7 @@ void PackReplay::read_pointers(std::vector<std::string> keys) {
     std::string bytes;
     const RemoteResult result = remote_.fetch(pointer_remote_key(key), [&](const char* data, std::size_t size) {
       bytes.append(data, size);
-      return bytes.size() <= 64 * 1024;
+      return bytes.size() <= kMaxPointerSize;
     });
     {
       std::lock_guard lock(mutex_);
@@ -187,13 +190,12 @@ void PackReplay::stream_pack(std::size_t number) {
   });
   // Like any cas/ entry, a pack may come zstd-compressed (bazel-remote).
   CasDecoder decoder([&](const char* data, std::size_t size) { return reader.feed(data, size); });
-  bool heads_only;
-  {
+  auto heads_only = [&] {
     std::lock_guard lock(mutex_);
-    heads_only = streams_[number]->heads_only;
-  }
+    return streams_[number]->heads_only;
+  };
   RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
-    if (stopping_ || abandoned_ || (heads_only && reader.in_body_section())) return false;
+    if (stopping_ || abandoned_ || (reader.in_body_section() && heads_only())) return false;
     {
       std::lock_guard lock(mutex_);
       counters_.pack_bytes += size;
@@ -202,8 +204,8 @@ void PackReplay::stream_pack(std::size_t number) {
   });
   if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
   const bool complete = result.ok() && reader.complete() && !broken;
-  if (heads_only && reader.error().empty()) {
-    spdlog::info("packs: pack {} is held here whole; read up to its bodies", to_hex(ref.id));
+  if (heads_only() && reader.error().empty()) {
+    spdlog::info("packs: the bodies of pack {} are (nearly all) stored here; read up to them", to_hex(ref.id));
   } else if (abandoned_) {
     spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
   } else if (!reader.error().empty()) {
@@ -317,7 +319,14 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
       record_actions(output_id, *earlier, mine);
     }
   }
+  std::size_t bodies = 0, held = 0;
+  for (std::size_t i = 0; i < index.objects.size(); ++i) {
+    if (!index.objects[i].in_body()) continue;
+    ++bodies;
+    held += local[i].has_value();
+  }
   std::lock_guard lock(mutex_);
+  if (bodies > 0 && held * kHeldShare >= bodies * (kHeldShare - 1)) streams_[number]->heads_only = true;
   streams_[number]->index_known = true;
   changed_.notify_all();
 }

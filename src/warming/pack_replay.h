@@ -103,7 +103,7 @@ class PackReplay {
   };
   struct Stream {
     PackRef ref;
-    bool heads_only = false;     // held whole here: read up to the bodies
+    bool heads_only = false;     // its bodies are (nearly all) stored here: read up to them
     std::uint64_t position = 0;  // decoded bytes received
     std::chrono::steady_clock::time_point started;
     bool index_known = false;

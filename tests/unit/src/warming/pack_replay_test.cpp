@@ -663,5 +663,23 @@ TEST_F(PackReplayTest, AnEagerJobKeepsEveryBody) {
   EXPECT_FALSE(publish_packs(kKey, second.index, second.objects, *remote).pointer_written);
 }
 
+// A store that holds the pack's bodies already (a warm workstation) reads
+// the pack up to them only, and every action is still covered.
+TEST_F(PackReplayTest, AWarmStoreReadsThePackUpToItsBodies) {
+  Machine first, second;
+  const auto actions = first_job();
+  ASSERT_TRUE(publish(first, actions).pointer_written);
+  store(second, actions);
+  PackReplay replay(second.objects, second.index, *remote, second.health);
+  replay.start({kKey});
+  for (const auto& a : actions) {
+    SCOPED_TRACE("action " + a.name);
+    ASSERT_TRUE(replay.lookup(a.id()));
+    EXPECT_TRUE(replay.wait_for(a.output_id()));
+  }
+  replay.finish(std::chrono::seconds(10));
+  EXPECT_LT(replay.counters().pack_bytes, pointer()->packs.at(0).size / 2);
+}
+
 }  // namespace
 }  // namespace gocachefs
