@@ -93,9 +93,17 @@ void Cache::journal(const Id& action_id, const CacheHit& hit) {
 std::optional<CacheHit> Cache::get_from_packs(const Id& action_id) {
   const auto covered = replay_->lookup(action_id);
   if (!covered) return std::nullopt;
-  if (!covered->stored && !replay_->wait_for(covered->output_id)) return std::nullopt;
-  // Stored with its actions: an ordinary local hit now.
-  return lookup_in(objects_, index_, action_id, true);
+  if (covered->stored || replay_->wait_for(covered->output_id)) {
+    // Stored with its actions: an ordinary local hit now.
+    return lookup_in(objects_, index_, action_id, true);
+  }
+  // Far down the stream, or only its head in the pack: its object from cas/,
+  // one round trip (the pack said which object; the fetch verifies it).
+  const ActionRecord record{covered->output_id, covered->size, covered->put_time_ns, ""};
+  auto stamp = fetcher_->local_object(record);
+  if (!stamp) stamp = fetcher_->fetch_object(record);
+  const auto entry = stamp ? fetcher_->record(action_id, record, *stamp) : std::nullopt;
+  return entry ? std::optional<CacheHit>(hit_for(*entry)) : std::nullopt;
 }
 
 std::optional<CacheHit> Cache::get_remote(const Id& action_id) {

@@ -149,7 +149,8 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     if (current && current->key == key && current->packs == refs && current->job_actions == job_actions) {
       return published;
     }
-    const std::string pointer = encode_pack_pointer({.packs = refs, .key = key, .job_actions = job_actions, .written_ns = now_ns});
+    const std::string pointer =
+        encode_pack_pointer({.packs = refs, .key = key, .job_actions = job_actions, .written_ns = now_ns});
     const RemoteResult stored = remote.store_bytes(pointer_remote_key(key), pointer);
     if (!stored.ok()) {
       spdlog::warn("packs: writing the pointer of key \"{}\" failed: {}", key, stored.error);
