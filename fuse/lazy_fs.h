@@ -72,7 +72,7 @@ class LazyFs {
   // The fd of the object's verified local copy, fetching it on first use;
   // -1 when the object has failed.
   int local_file(Inode inode, const LazyObject& object);
-  int fetch(Inode inode, const LazyObject& object);
+  int fetch(Inode inode, const LazyObject& object, bool ahead);
   int opened_file(Inode inode) const;
 
   ObjectSource& source_;

@@ -89,15 +89,18 @@ std::optional<LazyHit> LazyGets::get_from_packs(const Id& action_id) {
   return std::nullopt;
 }
 
-FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
+FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size, bool ahead) {
   const ActionRecord wanted{output_id, size, 0, ""};
   auto pause = kRetryPause;
   {
     std::lock_guard lock(mutex_);
     reads_.push_back(output_id);
   }
-  // From the pack streaming in, when it brings the object soon.
-  std::optional<ObjectStamp> stamp = replay_ ? replay_->wait_for(output_id) : std::nullopt;
+  // From the pack streaming in: soon, for a reader waiting now; whenever it
+  // comes, for a read ahead (fetching it apart would send its bytes twice).
+  std::optional<ObjectStamp> stamp =
+      replay_ ? replay_->wait_for(output_id, ahead ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon)
+              : std::nullopt;
   // A remote known to be down (its breaker open) is not tried again.
   for (int attempt = 1; attempt <= kFetchAttempts && !stamp && health_.allow(); ++attempt) {
     stamp = fetcher_.local_object(wanted);

@@ -26,10 +26,11 @@ constexpr std::int64_t kLastUseGranularityNs = 24LL * 3600 * 1000 * 1000 * 1000;
 constexpr std::size_t kSmallDelta = 32;
 constexpr std::size_t kSmallDeltaShare = 50;  // 2%
 
-// A pack whose bodies the job (reading through the lazy mount) mostly did not
-// read beyond their heads is packed anew with heads only for those: about
-// this much of its used body bytes must have been left unread.
-constexpr std::uint64_t kUnreadBodiesShare = 2;  // a half
+// A pack whose bodies the job (reading through the lazy mount) did not read
+// beyond their heads is packed anew with heads only for those, when they
+// are at least this share of its used body bytes: a pack is read whole by
+// every job, a rewrite costs one upload.
+constexpr std::uint64_t kUnreadBodiesShare = 5;  // a fifth
 constexpr std::uint64_t kMinBodyBytesToJudge = 1 << 20;
 
 struct PackUse {
@@ -42,8 +43,8 @@ struct PackUse {
 
 // Which of the pointer's packs stay. Those the job used at least half of,
 // and those it did not use but a job used lately stay. A pack used only in
-// part, or whose bodies the job mostly did not read through the lazy mount
-// (`unread`), is dropped, and what was used of it packed anew, but only once the
+// part, or a fifth of whose bodies the job did not read through the lazy
+// mount (`unread`), is dropped, and what was used of it packed anew, but only once the
 // job has done about as much as the last one (`job_done`): before that, a
 // later go command of the job may still use the rest.
 std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer>& current,

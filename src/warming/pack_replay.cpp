@@ -409,7 +409,7 @@ std::optional<PackCovered> PackReplay::lookup(const Id& action_id) {
                      object.state == Object::State::kStored};
 }
 
-std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id) {
+std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) {
   std::unique_lock lock(mutex_);
   const auto it = objects_by_id_.find(output_id);
   if (it == objects_by_id_.end()) return std::nullopt;
@@ -425,7 +425,7 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stream.started).count();
     const double pace = seconds > 0.05 ? static_cast<double>(stream.position) / seconds : 0;  // decoded bytes/s
     const std::uint64_t distance = object.stream_offset > stream.position ? object.stream_offset - stream.position : 0;
-    if (distance > kWaitWindow && static_cast<double>(distance) > pace * kWaitSeconds) {
+    if (wait == Wait::kIfSoon && distance > kWaitWindow && static_cast<double>(distance) > pace * kWaitSeconds) {
       ++counters_.objects_fetched_apart;
       return std::nullopt;
     }

@@ -76,9 +76,11 @@ class PackReplay {
   // the packs' indexes still on their way; never for bodies.
   std::optional<PackCovered> lookup(const Id& action_id);
   // Once the object is stored: its stamp. Waits while the stream is about to
-  // bring it; empty at once when it is far down the stream, or will not come
-  // (the caller fetches it on its own).
-  std::optional<ObjectStamp> wait_for(const Id& output_id);
+  // bring it (kIfSoon), or as long as the stream moves (kUntilItComes); empty
+  // at once when it is far down the stream (kIfSoon), or will not come (the
+  // caller fetches it on its own).
+  enum class Wait { kIfSoon, kUntilItComes };
+  std::optional<ObjectStamp> wait_for(const Id& output_id, Wait wait = Wait::kIfSoon);
   // Waits up to `max_wait` for the streams to end (an eager process's close:
   // the next go command of the job finds everything stored).
   void finish(std::chrono::milliseconds max_wait);

@@ -130,7 +130,9 @@ TEST_P(PackReplayTest, SecondMachineReplaysTheJobInAFewRequests) {
   EXPECT_LE(requests, 12) << requests_after(*nginx, before);
   EXPECT_LT(requests * 10, per_action_requests);
   EXPECT_GT(counter(stats, R"((\d+) actions warmed)"), 0) << stats;
-  EXPECT_NE(stats.find(" 0 B of packs written"), std::string::npos) << "the job used what the packs held: nothing to write";
+  if (lazy == "off") {
+    EXPECT_NE(stats.find(" 0 B of packs written"), std::string::npos) << "the job used what the packs held";
+  }  // through the mount, the job may rewrite the cold job's pack with heads only (see below)
   run_command({GOCACHEFS_BINARY, "stop", "--dir", second.store()});
   second.expect_only_verified_objects();
 }

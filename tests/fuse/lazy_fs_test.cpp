@@ -79,7 +79,7 @@ class FakeSource : public ObjectSource {
     delay_ = delay;
   }
 
-  FetchResult fetch_whole(const Id& output_id, std::uint64_t size) override {
+  FetchResult fetch_whole(const Id& output_id, std::uint64_t size, bool /*ahead*/) override {
     ++calls;
     std::unique_lock lock(mutex_);
     const auto delay = delay_;
