@@ -84,22 +84,24 @@ void Cache::use_packs(const PackSettings& settings, Remote& bulk) {
   }
 }
 
-void Cache::journal(const Id& action_id, const CacheHit& hit) {
+void Cache::journal(const Id& action_id, const std::optional<CacheHit>& hit) {
   if (packs_.key.empty()) return;
   std::lock_guard lock(journal_mutex_);
-  journal_.push_back({action_id, hit.output_id, hit.size, hit.put_time_ns});
+  if (hit) {
+    journal_.push_back({action_id, hit->output_id, hit->size, hit->put_time_ns});
+  } else {
+    journal_.push_back({.action_id = action_id, .miss = true});
+  }
 }
 
-std::optional<CacheHit> Cache::get_from_packs(const Id& action_id) {
-  const auto covered = replay_->lookup(action_id);
-  if (!covered) return std::nullopt;
-  if (covered->stored || replay_->wait_for(covered->output_id)) {
+std::optional<CacheHit> Cache::hit_from_pack(const Id& action_id, const PackCovered& covered) {
+  if (covered.stored || replay_->wait_for(covered.output_id)) {
     // Stored with its actions: an ordinary local hit now.
     return lookup_in(objects_, index_, action_id, true);
   }
   // Far down the stream, or only its head in the pack: its object from cas/,
   // one round trip (the pack said which object; the fetch verifies it).
-  const ActionRecord record{covered->output_id, covered->size, covered->put_time_ns, ""};
+  const ActionRecord record{covered.output_id, covered.size, covered.put_time_ns, ""};
   auto stamp = fetcher_->local_object(record);
   if (!stamp) stamp = fetcher_->fetch_object(record);
   const auto entry = stamp ? fetcher_->record(action_id, record, *stamp) : std::nullopt;
@@ -108,8 +110,12 @@ std::optional<CacheHit> Cache::get_from_packs(const Id& action_id) {
 
 std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
   auto hit = [&]() -> std::optional<CacheHit> {
-    if (replay_) {
-      if (auto hit = get_from_packs(action_id)) {
+    if (const auto covered = replay_ ? replay_->lookup(action_id) : std::nullopt) {
+      if (covered->miss) {
+        ++misses_;
+        return std::nullopt;
+      }
+      if (auto hit = hit_from_pack(action_id, *covered)) {
         ++remote_hits_;
         return hit;
       }
@@ -136,7 +142,7 @@ std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
     ++remote_hits_;
     return hit_for(*entry);
   }();
-  if (hit) journal(action_id, *hit);
+  journal(action_id, hit);
   return hit;
 }
 

@@ -128,8 +128,8 @@ class Cache {
   CacheHit hit_for(const ActionEntry& entry);
   std::optional<CacheHit> lookup_in(ObjectStore& objects, Index& index, const Id& action_id, bool writable);
   void flush_periodically();
-  void journal(const Id& action_id, const CacheHit& hit);
-  std::optional<CacheHit> get_from_packs(const Id& action_id);
+  void journal(const Id& action_id, const std::optional<CacheHit>& hit);  // empty: a miss
+  std::optional<CacheHit> hit_from_pack(const Id& action_id, const PackCovered& covered);
 
   ObjectStore& objects_;
   Index& index_;

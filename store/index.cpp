@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS pack_journal (  -- what this job used, per pack key
   output_id   BLOB NOT NULL,
   size        INTEGER NOT NULL,
   put_time_ns INTEGER NOT NULL,
+  miss        INTEGER NOT NULL DEFAULT 0,  -- asked for and found nowhere
   PRIMARY KEY (key, action_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pack_jobs (
@@ -589,12 +590,15 @@ std::uint64_t Index::journal_uses(const std::string& key, const std::vector<Jour
       next.bind(1, key);
       std::int64_t seq = next.step() ? next.int64(0) : 1;
       next.reset();
+      // A miss followed by a put of the action (a compile) is the put, in the miss's place.
       Statement insert(db_,
-                       "INSERT OR IGNORE INTO pack_journal (key, action_id, seq, output_id, size, put_time_ns) "
-                       "VALUES (?, ?, ?, ?, ?, ?)");
+                       "INSERT INTO pack_journal (key, action_id, seq, output_id, size, put_time_ns, miss) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key, action_id) DO UPDATE SET "
+                       "output_id = excluded.output_id, size = excluded.size, put_time_ns = excluded.put_time_ns, "
+                       "miss = 0 WHERE pack_journal.miss = 1 AND excluded.miss = 0");
       for (const auto& e : entries) {
         insert.bind(1, key).bind(2, e.action_id).bind(3, seq++).bind(4, e.output_id);
-        insert.bind(5, static_cast<std::int64_t>(e.size)).bind(6, e.put_time_ns).run();
+        insert.bind(5, static_cast<std::int64_t>(e.size)).bind(6, e.put_time_ns).bind(7, std::int64_t{e.miss}).run();
       }
       Statement mark(db_, "UPDATE pack_members SET used = 1 WHERE action_id = ? AND used = 0");
       for (const auto& e : entries) {
@@ -611,13 +615,13 @@ std::vector<JournalEntry> Index::journal(const std::string& key) {
   return with_repair([&] {
     std::vector<JournalEntry> entries;
     Statement select(db_,
-                     "SELECT action_id, output_id, size, put_time_ns FROM pack_journal WHERE key = ? "
+                     "SELECT action_id, output_id, size, put_time_ns, miss FROM pack_journal WHERE key = ? "
                      "ORDER BY seq");
     select.bind(1, key);
     while (select.step()) {
       const auto action = select.id(0), output = select.id(1);
       if (!action || !output) continue;
-      entries.push_back({*action, *output, static_cast<std::uint64_t>(select.int64(2)), select.int64(3)});
+      entries.push_back({*action, *output, static_cast<std::uint64_t>(select.int64(2)), select.int64(3), select.int64(4) != 0});
     }
     select.reset();
     return entries;

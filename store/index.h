@@ -65,6 +65,7 @@ struct JournalEntry {
   Id output_id{};
   std::uint64_t size = 0;
   std::int64_t put_time_ns = 0;
+  bool miss = false;  // asked for, found nowhere (until a put of the job turns it into a hit)
 };
 
 struct KnownPack {
@@ -129,7 +130,7 @@ class Index {
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
   IndexTotals totals();
   // Warming. journal_uses() adds to the key's journal the actions it does
-  // not hold yet (the first use counts), after clearing it when the key's
+  // not hold yet (the first use counts; a miss becomes what was put after it), after clearing it when the key's
   // job has been idle for `job_gap_ns`: a new job. Returns how many pack
   // members were used for the first time.
   std::uint64_t journal_uses(const std::string& key, const std::vector<JournalEntry>& entries, std::int64_t now_ns,

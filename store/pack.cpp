@@ -102,7 +102,7 @@ std::optional<PackIndex> decode_index(std::string_view bytes) {
     a.action_id = get_id(p);
     a.object = get<std::uint32_t>(p);
     a.put_time_ns = get<std::int64_t>(p);
-    if (a.object >= objects) return std::nullopt;
+    if (a.object >= objects && a.object != kKnownMiss) return std::nullopt;
   }
   return index;
 }
@@ -192,6 +192,10 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
   std::vector<std::filesystem::path> files;
   std::map<Id, std::uint32_t> object_of;
   for (const auto& input : inputs) {
+    if (input.miss) {
+      index.actions.push_back({input.action_id, kKnownMiss, 0});
+      continue;
+    }
     auto [it, added] = object_of.emplace(input.output_id, static_cast<std::uint32_t>(index.objects.size()));
     if (added) {
       const std::string first = read_object(input.object_file, input.size, 0, std::min<std::uint64_t>(input.size, 8));
@@ -253,7 +257,9 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     size += static_cast<std::uint64_t>(r);
   }
   std::vector<bool> body;
-  for (const auto& action : index.actions) body.push_back(index.objects[action.object].in_body());
+  for (const auto& action : index.actions) {
+    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body());
+  }
   return {hash.finish(), size, index.actions.size(), index.objects.size(), std::move(body)};
 }
 

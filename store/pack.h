@@ -44,9 +44,14 @@ struct PackObject {
   bool has_head() const { return front_size < size; }
 };
 
+// An action the recording job asked for and found nowhere: a reader
+// answers its get with a miss at once (at worst it rebuilds what another job
+// put since).
+constexpr std::uint32_t kKnownMiss = 0xffffffff;
+
 struct PackAction {
   Id action_id{};
-  std::uint32_t object = 0;  // index into PackIndex::objects
+  std::uint32_t object = 0;  // index into PackIndex::objects, or kKnownMiss
   std::int64_t put_time_ns = 0;
 };
 
@@ -63,6 +68,7 @@ struct PackInput {
   std::int64_t put_time_ns = 0;
   std::filesystem::path object_file;
   bool read_whole = true;  // false: the job read no more than its head, which is all the pack carries
+  bool miss = false;       // a known miss: no object
 };
 
 struct WrittenPack {

@@ -41,8 +41,9 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
       return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
     }
   }
-  if (replay_) {
-    if (auto hit = get_from_packs(action_id)) return hit;
+  if (const auto covered = replay_ ? replay_->lookup(action_id) : std::nullopt) {
+    if (covered->miss) return std::nullopt;  // the job the pack recorded found it nowhere
+    if (auto hit = hit_from_pack(action_id, *covered)) return hit;
   }
   const auto record = fetcher_.fetch_record(action_id);
   if (!record) return std::nullopt;
@@ -72,19 +73,18 @@ std::optional<LazyHit> LazyGets::answer_from_mount(const Id& action_id, const Ac
   return LazyHit{{record.output_id, record.size, record.put_time_ns}, mount_dir_ / to_hex(record.output_id), true};
 }
 
-std::optional<LazyHit> LazyGets::get_from_packs(const Id& action_id) {
-  const auto covered = replay_->lookup(action_id);
-  if (!covered || fs_->failed(covered->output_id)) return std::nullopt;
-  const ActionEntry entry{covered->output_id, covered->size, covered->put_time_ns};
+std::optional<LazyHit> LazyGets::hit_from_pack(const Id& action_id, const PackCovered& covered) {
+  if (fs_->failed(covered.output_id)) return std::nullopt;
+  const ActionEntry entry{covered.output_id, covered.size, covered.put_time_ns};
   // A large object whose head has come: answered in the mount, stored or
   // not, so that its reads are seen (a pack written after this job carries
   // the head alone of an object nobody read beyond it).
-  if (!covered->head.empty()) {
-    return answer_from_mount(action_id, {covered->output_id, covered->size, covered->put_time_ns, covered->head});
+  if (!covered.head.empty()) {
+    return answer_from_mount(action_id, {covered.output_id, covered.size, covered.put_time_ns, covered.head});
   }
   // Stored (its action with it), or small and about to be.
-  if (covered->stored || replay_->wait_for(covered->output_id)) {
-    return LazyHit{entry, objects_.path_of(covered->output_id), false};
+  if (covered.stored || replay_->wait_for(covered.output_id)) {
+    return LazyHit{entry, objects_.path_of(covered.output_id), false};
   }
   return std::nullopt;
 }

@@ -63,7 +63,7 @@ class LazyGets : public ObjectSource {
   Remote& remote_;
   RemoteHealth& health_;
   RemoteFetcher& fetcher_;
-  std::optional<LazyHit> get_from_packs(const Id& action_id);
+  std::optional<LazyHit> hit_from_pack(const Id& action_id, const PackCovered& covered);
   std::optional<LazyHit> answer_from_mount(const Id& action_id, const ActionRecord& record);
 
   std::filesystem::path mount_dir_;

@@ -69,6 +69,10 @@ std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer
       break;
     }
   }
+  for (const auto& use : uses) {
+    spdlog::debug("packs: pack {}: the job used {} of its {} actions; {} of {} body bytes unread", to_hex(use.ref.id),
+                  use.used, use.ref.actions, use.unread_body_bytes, use.body_bytes);
+  }
   std::erase_if(uses, [&](const PackUse& use) {
     if (use.used == 0) return use.ref.last_used_ns < now_ns - kUnusedPackLifeNs;
     if (!job_done) return false;
@@ -100,13 +104,20 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     std::vector<Id> outputs;
     for (const auto& entry : entries) outputs.push_back(entry.output_id);
     const std::set<Id> unread = index.lazy_objects_unread(outputs);
-    const bool job_done = !current || entries.size() * 10 >= current->job_actions * 9;
+    // About as much as the last job did (a job never repeats all of it: what
+    // it looked up first and then put is one action, ...).
+    const bool job_done = !current || entries.size() * 4 >= current->job_actions * 3;
     const std::vector<PackUse> uses = packs_to_keep(index, current, entries, unread, job_done, now_ns);
 
     std::vector<PackInput> inputs;
     std::vector<Id> new_members;
     for (const auto& entry : entries) {
       if (std::any_of(uses.begin(), uses.end(), [&](const auto& use) { return use.members.contains(entry.action_id); })) {
+        continue;
+      }
+      if (entry.miss) {
+        inputs.push_back({.action_id = entry.action_id, .miss = true});
+        new_members.push_back(entry.action_id);
         continue;
       }
       const auto stamp = objects.stat(entry.output_id);

@@ -268,7 +268,7 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
   std::vector<bool> body;
   for (const auto& action : index.actions) {
     members.push_back(action.action_id);
-    body.push_back(index.objects[action.object].in_body());
+    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body());
   }
   Id pack_id;
   {
@@ -291,6 +291,10 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
       objects_by_id_.emplace(object.output_id, std::move(entry));
     }
     for (const auto& action : index.actions) {
+      if (action.object == kKnownMiss) {
+        if (!actions_.contains(action.action_id)) known_misses_.insert(action.action_id);
+        continue;
+      }
       const Id& output_id = index.objects[action.object].output_id;
       if (actions_.emplace(action.action_id, Action{output_id, action.put_time_ns}).second) {
         actions_of_object_[output_id].push_back(action.action_id);
@@ -394,6 +398,10 @@ std::optional<PackCovered> PackReplay::lookup(const Id& action_id) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, kIndexWait, [this] { return !loading(); });
   ++lookups_;
+  if (known_misses_.contains(action_id)) {
+    ++covered_lookups_;
+    return PackCovered{.miss = true};
+  }
   const auto it = actions_.find(action_id);
   if (it == actions_.end()) {
     if (lookups_ >= kJudgeAfterLookups && covered_lookups_ * 4 < lookups_ && !streams_.empty() && !abandoned_) {

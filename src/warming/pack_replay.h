@@ -50,6 +50,7 @@ struct PackCovered {
   std::int64_t put_time_ns = 0;
   std::string head;  // the first bytes of a large object (for the lazy mount)
   bool stored = false;
+  bool miss = false;  // the recording job found it nowhere: answer a miss at once
 };
 
 class PackReplay {
@@ -138,6 +139,7 @@ class PackReplay {
   std::set<Id> packs_started_;
   std::map<Id, Action> actions_;
   std::map<Id, std::vector<Id>> actions_of_object_;  // the same object may be in several packs
+  std::set<Id> known_misses_;
   std::map<Id, Object> objects_by_id_;
   std::uint64_t lookups_ = 0, covered_lookups_ = 0;
   std::vector<std::thread> pointer_threads_;

@@ -117,6 +117,27 @@ std::vector<Id> sorted(std::vector<Id> ids) {
 }
 }  // namespace
 
+// A get that missed, then the put of the action (a compile): the put, in
+// the miss's place. A miss after a use changes nothing.
+TEST(Index, AMissTheJobThenPutBecomesThePut) {
+  TempDir dir;
+  Index index(dir / "index.sqlite");
+  JournalEntry missed{.action_id = id_of("a"), .miss = true};
+  index.journal_uses("k", {missed, used("b", "ob", 10, 100)}, kStart, kGap);
+  index.journal_uses("k", {used("a", "oa", 20, 200), JournalEntry{.action_id = id_of("b"), .miss = true}}, kStart + 1,
+                     kGap);
+  const auto journal = index.journal("k");
+  ASSERT_EQ(journal.size(), 2u);
+  EXPECT_EQ(journal[0].action_id, id_of("a")) << "where the miss was";
+  EXPECT_FALSE(journal[0].miss);
+  EXPECT_EQ(journal[0].output_id, id_of("oa"));
+  EXPECT_EQ(journal[0].size, 20u);
+  EXPECT_FALSE(journal[1].miss);
+  EXPECT_EQ(journal[1].output_id, id_of("ob"));
+  index.journal_uses("k", {JournalEntry{.action_id = id_of("c"), .miss = true}}, kStart + 2, kGap);
+  EXPECT_TRUE(index.journal("k").back().miss);
+}
+
 TEST(Index, JournalKeepsFirstUseOrderAndIgnoresRepeats) {
   TempDir dir;
   Index index(dir / "index.sqlite");

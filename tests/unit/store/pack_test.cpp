@@ -517,5 +517,21 @@ TEST_F(PackTest, AnObjectNotReadWholeTravelsAsItsHead) {
   EXPECT_EQ(r.bodies.at(1), archive + "read");
 }
 
+// A known miss is an action without an object.
+TEST_F(PackTest, AKnownMissIsAnActionWithoutAnObject) {
+  PackInput miss;
+  miss.action_id = Sha256::of("nowhere");
+  miss.miss = true;
+  WrittenPack written;
+  const std::string pack = write({input("a", "tiny"), miss}, &written);
+  EXPECT_EQ(written.actions, 2u);
+  EXPECT_EQ(written.objects, 1u);
+  const Received r = read_pack(pack, 7);
+  ASSERT_TRUE(r.complete) << r.error;
+  ASSERT_EQ(r.index.actions.size(), 2u);
+  EXPECT_EQ(r.index.actions[1].action_id, miss.action_id);
+  EXPECT_EQ(r.index.actions[1].object, kKnownMiss);
+}
+
 }  // namespace
 }  // namespace gocachefs

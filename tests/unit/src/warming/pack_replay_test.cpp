@@ -681,5 +681,29 @@ TEST_F(PackReplayTest, AWarmStoreReadsThePackUpToItsBodies) {
   EXPECT_LT(replay.counters().pack_bytes, pointer()->packs.at(0).size / 2);
 }
 
+// What the job asked for and found nowhere travels too: the next job's get
+// of it is a miss at once, without a round trip; a put of it later in a job
+// makes it an ordinary entry of the next pack.
+TEST_F(PackReplayTest, KnownMissesAreAnsweredAtOnce) {
+  Machine first, second;
+  const auto actions = first_job();
+  store(first, actions);
+  use(first, actions, now_unix_ns());
+  const Id nowhere = Sha256::of("asked for, never put");
+  first.index.journal_uses(kKey, {JournalEntry{.action_id = nowhere, .miss = true}}, now_unix_ns(), kGap);
+  ASSERT_TRUE(publish_packs(kKey, first.index, first.objects, *remote).pointer_written);
+  EXPECT_EQ(pointer()->packs.at(0).actions, actions.size() + 1);
+
+  PackReplay replay(second.objects, second.index, *remote, second.health);
+  replay.start({kKey});
+  const auto covered = replay.lookup(nowhere);
+  ASSERT_TRUE(covered);
+  EXPECT_TRUE(covered->miss);
+  EXPECT_FALSE(replay.lookup(Sha256::of("not in the pack at all")));
+  const auto hit = replay.lookup(actions[0].id());
+  ASSERT_TRUE(hit);
+  EXPECT_FALSE(hit->miss);
+}
+
 }  // namespace
 }  // namespace gocachefs
