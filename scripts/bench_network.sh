@@ -180,17 +180,19 @@ run_go() {  # namespace machine config urls workload
 # --- Fill: one cold run of the workloads per remote, in the server's
 # namespace, unshaped. The native cache it leaves is the tarball's content
 # and native-warm's cache.
-fill() {  # config
-  local machine=$tmp/fill-$1
-  mkdir -p "$machine/gocache"
-  echo "bench: filling the remote for $1 ..." >&2
+fill_job() {  # config machine what
+  mkdir -p "$2/gocache"
   for workload in $workloads; do
-    filling=1 run_go gcf-server "$machine" "$1" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
-      echo "bench: filling for $1 failed; see below" >&2
+    filling=1 run_go gcf-server "$2" "$1" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
+      echo "bench: $3 for $1 failed; see below" >&2
       tail -20 "$tmp/fill.log" >&2
       exit 1
     }
   done
+}
+fill() {  # config
+  echo "bench: filling the remote for $1 ..." >&2
+  fill_job "$1" "$tmp/fill-$1" "filling"
 }
 for config in $configs; do
   case $config in
@@ -201,17 +203,9 @@ for config in $configs; do
   esac
 done
 refine() {  # config
-  local machine=$tmp/refine-$1
-  mkdir -p "$machine/gocache"
   echo "bench: a warm job through the lazy mount rewrites the packs of $1 ..." >&2
-  for workload in $workloads; do
-    filling=1 run_go gcf-server "$machine" "$1-pack" direct_url "$workload" >>"$tmp/fill.log" 2>&1 || {
-      echo "bench: the second job for $1 failed; see below" >&2
-      tail -20 "$tmp/fill.log" >&2
-      exit 1
-    }
-  done
-  "$bin" stop --dir "$machine/store" >/dev/null 2>&1 || true
+  fill_job "$1-pack" "$tmp/refine-$1" "the second job"
+  "$bin" stop --dir "$tmp/refine-$1/store" >/dev/null 2>&1 || true
 }
 if [[ " $configs " == *"gocachefs-http-pack"* ]]; then refine gocachefs-http; fi
 if needs tarball; then

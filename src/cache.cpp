@@ -74,14 +74,23 @@ void Cache::use_packs(const PackSettings& settings, Remote& bulk) {
   packs_ = settings;
   bulk_remote_ = &bulk;
   if (!remote_ || !packs_.replay) return;
+  // Here unless the daemon does it (started here after all if it cannot be had).
+  replay_ = std::make_unique<PackReplay>(objects_, index_, bulk, *health_);
+  if (lazy_) {
+    lazy_->warm(pack_keys());
+  } else {
+    replay_here();
+  }
+}
+
+std::vector<std::string> Cache::pack_keys() const {
   std::vector<std::string> keys = {packs_.key};
   keys.insert(keys.end(), packs_.fallbacks.begin(), packs_.fallbacks.end());
-  if (lazy_) {
-    lazy_->warm(keys);
-  } else {
-    replay_ = std::make_unique<PackReplay>(objects_, index_, bulk, *health_);
-    replay_->start(keys);
-  }
+  return keys;
+}
+
+void Cache::replay_here() {
+  if (replay_) std::call_once(replay_started_, [this] { replay_->start(pack_keys()); });
 }
 
 void Cache::journal(const Id& action_id, const std::optional<CacheHit>& hit) {
@@ -92,6 +101,39 @@ void Cache::journal(const Id& action_id, const std::optional<CacheHit>& hit) {
   } else {
     journal_.push_back({.action_id = action_id, .miss = true});
   }
+}
+
+std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
+  const auto hit = lookup_remote(action_id);
+  if (hit) {
+    ++remote_hits_;
+  } else {
+    ++misses_;
+  }
+  journal(action_id, hit);
+  return hit;
+}
+
+std::optional<CacheHit> Cache::lookup_remote(const Id& action_id) {
+  if (lazy_) {
+    CacheHit hit;
+    switch (lazy_->get(action_id, hit)) {
+      case LazyRemote::Outcome::kHit:
+        ++hits_;
+        return hit;
+      case LazyRemote::Outcome::kMiss:
+        return std::nullopt;
+      case LazyRemote::Outcome::kUnavailable:
+        replay_here();  // no daemon (no FUSE here): the packs are replayed here
+        break;
+    }
+  }
+  if (const auto covered = replay_ ? replay_->lookup(action_id) : std::nullopt) {
+    if (covered->miss) return std::nullopt;  // the job the pack recorded found it nowhere
+    if (auto hit = hit_from_pack(action_id, *covered)) return hit;
+  }
+  const auto entry = fetcher_->fetch(action_id);
+  return entry ? std::optional<CacheHit>(hit_for(*entry)) : std::nullopt;
 }
 
 std::optional<CacheHit> Cache::hit_from_pack(const Id& action_id, const PackCovered& covered) {
@@ -106,44 +148,6 @@ std::optional<CacheHit> Cache::hit_from_pack(const Id& action_id, const PackCove
   if (!stamp) stamp = fetcher_->fetch_object(record);
   const auto entry = stamp ? fetcher_->record(action_id, record, *stamp) : std::nullopt;
   return entry ? std::optional<CacheHit>(hit_for(*entry)) : std::nullopt;
-}
-
-std::optional<CacheHit> Cache::get_remote(const Id& action_id) {
-  auto hit = [&]() -> std::optional<CacheHit> {
-    if (const auto covered = replay_ ? replay_->lookup(action_id) : std::nullopt) {
-      if (covered->miss) {
-        ++misses_;
-        return std::nullopt;
-      }
-      if (auto hit = hit_from_pack(action_id, *covered)) {
-        ++remote_hits_;
-        return hit;
-      }
-    }
-    if (lazy_) {
-    CacheHit hit;
-    switch (lazy_->get(action_id, hit)) {
-      case LazyRemote::Outcome::kHit:
-        ++remote_hits_;
-        ++hits_;
-        return hit;
-      case LazyRemote::Outcome::kMiss:
-        ++misses_;
-        return std::nullopt;
-      case LazyRemote::Outcome::kUnavailable:
-        break;
-    }
-    }
-    const auto entry = fetcher_->fetch(action_id);
-    if (!entry) {
-      ++misses_;
-      return std::nullopt;
-    }
-    ++remote_hits_;
-    return hit_for(*entry);
-  }();
-  journal(action_id, hit);
-  return hit;
 }
 
 std::optional<CacheHit> Cache::get_local(const Id& action_id) {

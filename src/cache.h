@@ -129,7 +129,10 @@ class Cache {
   std::optional<CacheHit> lookup_in(ObjectStore& objects, Index& index, const Id& action_id, bool writable);
   void flush_periodically();
   void journal(const Id& action_id, const std::optional<CacheHit>& hit);  // empty: a miss
+  std::optional<CacheHit> lookup_remote(const Id& action_id);  // get_remote without the counting
   std::optional<CacheHit> hit_from_pack(const Id& action_id, const PackCovered& covered);
+  std::vector<std::string> pack_keys() const;  // the key, then its fallbacks
+  void replay_here();                          // starts the replay here, once
 
   ObjectStore& objects_;
   Index& index_;
@@ -142,7 +145,8 @@ class Cache {
   std::unique_ptr<Uploader> uploader_;  // null when read-only
   PackSettings packs_;
   Remote* bulk_remote_ = nullptr;
-  std::unique_ptr<PackReplay> replay_;  // when packs are replayed here
+  std::unique_ptr<PackReplay> replay_;  // when packs are replayed here (or may be: no daemon)
+  std::once_flag replay_started_;
 
   std::mutex journal_mutex_;
   std::vector<JournalEntry> journal_;  // uses not yet in the index's journal

@@ -30,8 +30,9 @@ class Machine {
  public:
   Machine(std::string remote_url, Environment env = {}) : remote_url_(std::move(remote_url)), env_(std::move(env)) {}
 
+  // `wrapper`: a command line the go command runs under (unshare ...).
   CommandResult go(const std::vector<std::string>& args, const std::string& cwd = SAMPLE_MODULE_DIR,
-                   const Environment& extra = {}) const {
+                   const Environment& extra = {}, const std::vector<std::string>& wrapper = {}) const {
     Environment overrides = env_;
     overrides["GOCACHEPROG"] = std::string(GOCACHEFS_BINARY) + " --dir " + store() + " --log-level debug";
     overrides["GOCACHEFS_REMOTE"] = remote_url_;
@@ -46,7 +47,8 @@ class Machine {
     // Per-action fetches: packs are tested in tests/e2e/pack_test.cpp.
     overrides["GOCACHEFS_PACKS"] = "off";
     for (const auto& [k, v] : extra) overrides[k] = v;
-    std::vector<std::string> argv = {"go"};
+    std::vector<std::string> argv = wrapper;
+    argv.push_back("go");
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, environment_with(overrides), cwd);
   }

@@ -6,6 +6,8 @@
 // wrong byte; two jobs writing one key at once both succeed.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -170,6 +172,28 @@ TEST(PackE2ETest, ALazyJobRewritesThePackWithTheHeadsOfWhatNobodyRead) {
     run_command({GOCACHEFS_BINARY, "stop", "--dir", m->store()});
     m->expect_only_verified_objects();
   }
+}
+
+// Where FUSE cannot be had (a container), --lazy=auto fetches eagerly, and
+// the packs are replayed in the go command's own gocachefs.
+TEST(PackE2ETest, WithoutFuseThePacksAreReplayedEagerly) {
+  if (geteuid() != 0) GTEST_SKIP() << "SKIP: hiding /dev/fuse needs a mount namespace of our own (root)";
+  const TempDir remote;
+  const std::string url = "file://" + remote.path();
+  const ModuleCopy module;
+  run_job(Machine(url), module.dir(), kWriteKeyedPacks);
+  const Machine second(url);
+  Environment env = kReplayKeyedPacks;
+  env["GOCACHEFS_LAZY"] = "auto";
+  const std::vector<std::string> no_fuse = {"unshare", "--mount", "sh", "-c",
+                                            "mount --bind /dev/null /dev/fuse && exec \"$@\"", "sh"};
+  const auto build = second.go({"build", "-x", "./..."}, module.dir(), env, no_fuse);
+  expect_success(build, "go build without FUSE");
+  EXPECT_EQ(compiles(build.err), std::vector<std::string>{});
+  const std::string stats = stats_of(second);
+  EXPECT_GT(counter(stats, R"((\d+) objects stored from them)"), 0) << stats;
+  EXPECT_EQ(counter(stats, R"(lazy:\s+(\d+) hits)"), -1) << stats;
+  second.expect_only_verified_objects();
 }
 
 // Every backend the layout must work on: the pack goes to cas/ under its
