@@ -29,6 +29,12 @@ struct StoreStats {
 class Machine {
  public:
   Machine(std::string remote_url, Environment env = {}) : remote_url_(std::move(remote_url)), env_(std::move(env)) {}
+  // A lazy machine's daemon goes with it (it unmounts).
+  ~Machine() {
+    if (fs::exists(store() + "/daemon.sock")) run_command({GOCACHEFS_BINARY, "stop", "--dir", store()});
+  }
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
 
   // `wrapper`: a command line the go command runs under (unshare ...).
   CommandResult go(const std::vector<std::string>& args, const std::string& cwd = SAMPLE_MODULE_DIR,
