@@ -41,13 +41,13 @@ Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings 
 }
 
 Cache::~Cache() {
-  replay_.reset();  // its streams write into the store and the index
   {
     std::lock_guard lock(stop_mutex_);
     stopping_ = true;
   }
   stop_changed_.notify_all();
-  flusher_.join();
+  flusher_.join();  // it reads the replay's counters
+  replay_.reset();  // its streams write into the store and the index
 }
 
 void Cache::flush_periodically() {

@@ -73,9 +73,11 @@ CREATE TABLE IF NOT EXISTS pack_members (  -- the actions a known pack holds
   pack_id   BLOB NOT NULL,
   action_id BLOB NOT NULL,
   used      INTEGER NOT NULL DEFAULT 0,  -- a get of this store asked for it
-  body      INTEGER NOT NULL DEFAULT 0,  -- the pack holds its object's whole bytes beyond a head
+  body      INTEGER NOT NULL DEFAULT 0,  -- 1: the pack holds its object's whole bytes beyond a head;
+                                         -- 2: it holds a known miss
   PRIMARY KEY (pack_id, action_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pack_members_by_action ON pack_members (action_id);
 CREATE TABLE IF NOT EXISTS lazy_objects (  -- objects answered in the lazy mount
   output_id BLOB PRIMARY KEY,
   read      INTEGER NOT NULL DEFAULT 0     -- and read beyond their head
@@ -629,7 +631,7 @@ std::vector<JournalEntry> Index::journal(const std::string& key) {
 }
 
 std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used,
-                                         const std::vector<bool>& body) {
+                                         const std::vector<bool>& body, const std::vector<bool>& miss) {
   std::lock_guard lock(mutex_);
   std::uint64_t added = 0;
   with_repair([&] {
@@ -637,8 +639,8 @@ std::uint64_t Index::record_pack_members(const Id& pack_id, const std::vector<Id
     in_write_transaction([&] {
       Statement insert(db_, "INSERT OR IGNORE INTO pack_members (pack_id, action_id, used, body) VALUES (?, ?, ?, ?)");
       for (std::size_t i = 0; i < action_ids.size(); ++i) {
-        const bool has_body = i < body.size() && body[i];
-        insert.bind(1, pack_id).bind(2, action_ids[i]).bind(3, std::int64_t{used}).bind(4, std::int64_t{has_body}).run();
+        const std::int64_t kind = i < miss.size() && miss[i] ? 2 : (i < body.size() && body[i] ? 1 : 0);
+        insert.bind(1, pack_id).bind(2, action_ids[i]).bind(3, std::int64_t{used}).bind(4, kind).run();
         added += static_cast<std::uint64_t>(sqlite3_changes(db_));
       }
     });
@@ -658,6 +660,20 @@ std::vector<Id> Index::pack_members(const Id& pack_id, bool with_body_only) {
     }
     select.reset();
     return members;
+  });
+}
+
+std::vector<Id> Index::pack_misses(const Id& pack_id) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> misses;
+    Statement select(db_, "SELECT action_id FROM pack_members WHERE pack_id = ? AND body = 2");
+    select.bind(1, pack_id);
+    while (select.step()) {
+      if (const auto id = select.id(0)) misses.push_back(*id);
+    }
+    select.reset();
+    return misses;
   });
 }
 

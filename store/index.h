@@ -138,11 +138,12 @@ class Index {
   std::vector<JournalEntry> journal(const std::string& key);  // in first-use order
   // The actions a pack holds, recorded once by whoever reads or writes it
   // (then `used`: its writer used them all), and for each whether the pack
-  // holds its object's body (`body`, in step with `action_ids`; none when
-  // empty); returns how many were new.
+  // holds its object's body (`body`) or holds it as a known miss (`miss`),
+  // both in step with `action_ids` (none when empty); returns how many were new.
   std::uint64_t record_pack_members(const Id& pack_id, const std::vector<Id>& action_ids, bool used = false,
-                                    const std::vector<bool>& body = {});
+                                    const std::vector<bool>& body = {}, const std::vector<bool>& miss = {});
   std::vector<Id> pack_members(const Id& pack_id, bool with_body_only = false);
+  std::vector<Id> pack_misses(const Id& pack_id);  // members the pack holds as known misses
   // Objects the lazy mount answered (`served`) and read beyond their head
   // (`read`): a job's pack carries only the head of those never read.
   void record_lazy_objects(const std::vector<Id>& served, const std::vector<Id>& read);

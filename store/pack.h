@@ -4,7 +4,8 @@
 // name and a pack never changes under a reader. Layout, in stream order:
 //
 //   header  one JSON line, padded to kPackHeaderSize: the sections' sizes
-//   index   one zstd frame: the objects, in first-use order, then the actions
+//   index   one zstd frame with a checksum: the objects, in first-use order,
+//           then the actions (of which known misses have no object)
 //   front   zstd frames: each object's first bytes (all of a small object,
 //           the head a lazy reader reads first of a large one), object order
 //   body    zstd frames of at most kPackFrameSize bytes: the whole bytes of

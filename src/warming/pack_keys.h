@@ -55,6 +55,10 @@ struct PackPointer {
   std::int64_t written_ns = 0;
 };
 
+// What a job records as its key's pointer when it could not read it (the
+// remote failed): it then writes none, rather than one that forgets packs.
+constexpr const char* kPointerUnknown = "unknown";
+
 // Larger is not a pointer.
 constexpr std::size_t kMaxPointerSize = 64 * 1024;
 

@@ -36,6 +36,7 @@ constexpr std::uint64_t kMinBodyBytesToJudge = 1 << 20;
 struct PackUse {
   PackRef ref;
   std::set<Id> members;
+  std::set<Id> misses;  // members held as known misses
   std::size_t used = 0;
   std::set<Id> used_bodies;               // objects of used actions whose body the pack holds
   std::uint64_t body_bytes = 0, unread_body_bytes = 0;
@@ -47,19 +48,29 @@ struct PackUse {
 // mount (`unread`), is dropped, and what was used of it packed anew, but only once the
 // job has done about as much as the last one (`job_done`): before that, a
 // later go command of the job may still use the rest.
+// Whether the pack holds the entry as the job used it (a known miss the job
+// then put is not held: it goes into the next pack).
+bool holds(const PackUse& use, const JournalEntry& entry) {
+  return use.members.contains(entry.action_id) && (entry.miss || !use.misses.contains(entry.action_id));
+}
+
 std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer>& current,
                                    const std::vector<JournalEntry>& entries, const std::set<Id>& unread,
                                    bool job_done, std::int64_t now_ns) {
   std::vector<PackUse> uses;
   if (!current) return uses;
+  // A pack whose index this store never read has no members here: it stays
+  // as one the job did not use.
   for (const auto& ref : current->packs) {
     const auto members = index.pack_members(ref.id);
+    const auto misses = index.pack_misses(ref.id);
     const auto with_body = index.pack_members(ref.id, /*with_body_only=*/true);
-    if (!members.empty()) uses.push_back({ref, {members.begin(), members.end()}, 0, {with_body.begin(), with_body.end()}});
+    uses.push_back({ref, {members.begin(), members.end()}, {misses.begin(), misses.end()}, 0,
+                    {with_body.begin(), with_body.end()}});
   }
   for (const auto& entry : entries) {
     for (auto& use : uses) {
-      if (!use.members.contains(entry.action_id)) continue;
+      if (!holds(use, entry)) continue;
       ++use.used;
       // used_bodies holds actions until here; from now, objects counted once.
       if (use.used_bodies.erase(entry.action_id) > 0 && use.used_bodies.insert(entry.output_id).second) {
@@ -99,7 +110,12 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
   try {
     const std::vector<JournalEntry> entries = index.journal(key);
     if (entries.empty()) return published;
-    const auto current = decode_pack_pointer(index.job_pointer(key));
+    const std::string known_pointer = index.job_pointer(key);
+    if (known_pointer == kPointerUnknown) {
+      spdlog::warn("packs: the pointer of key \"{}\" could not be read this job; no pack is written", key);
+      return published;
+    }
+    const auto current = decode_pack_pointer(known_pointer);
     const std::int64_t now_ns = now_unix_ns();
     std::vector<Id> outputs;
     for (const auto& entry : entries) outputs.push_back(entry.output_id);
@@ -111,13 +127,15 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
 
     std::vector<PackInput> inputs;
     std::vector<Id> new_members;
+    std::vector<bool> new_misses;
     for (const auto& entry : entries) {
-      if (std::any_of(uses.begin(), uses.end(), [&](const auto& use) { return use.members.contains(entry.action_id); })) {
+      if (std::any_of(uses.begin(), uses.end(), [&](const auto& use) { return holds(use, entry); })) {
         continue;
       }
       if (entry.miss) {
         inputs.push_back({.action_id = entry.action_id, .miss = true});
         new_members.push_back(entry.action_id);
+        new_misses.push_back(true);
         continue;
       }
       const auto stamp = objects.stat(entry.output_id);
@@ -129,6 +147,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
       inputs.push_back(
           {entry.action_id, entry.output_id, entry.size, entry.put_time_ns, objects.path_of(entry.output_id), read_whole});
       new_members.push_back(entry.action_id);
+      new_misses.push_back(false);
     }
 
     std::vector<PackRef> refs;
@@ -147,7 +166,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
         return published;
       }
       index.record_pack({pack.id, pack.size, pack.actions, true});
-      index.record_pack_members(pack.id, new_members, /*used=*/true, pack.body);
+      index.record_pack_members(pack.id, new_members, /*used=*/true, pack.body, new_misses);
       refs.push_back({pack.id, pack.size, pack.actions, now_ns});
       published.pack_bytes = pack.size;
       published.pack_actions = pack.actions;

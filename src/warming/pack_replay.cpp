@@ -20,6 +20,9 @@ constexpr std::uint64_t kWaitWindow = 16 << 20;
 constexpr double kWaitSeconds = 0.3;
 // A stream that brings nothing for this long is not waited for.
 constexpr auto kStallWait = std::chrono::seconds(10);
+// A read ahead waits for the stream at most this long (a reader of the
+// object may have joined it).
+constexpr auto kPatientWait = std::chrono::seconds(5);
 // After this many lookups, packs that covered under a quarter of them are
 // for another job: their streams stop.
 constexpr std::uint64_t kJudgeAfterLookups = 64;
@@ -33,12 +36,13 @@ PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, Remot
     : objects_(objects), index_(index), remote_(remote), health_(health), mode_(mode) {}
 
 PackReplay::~PackReplay() {
-  stopping_ = true;
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mutex_);
+    stopping_ = true;
     threads = std::move(pointer_threads_);
   }
+  changed_.notify_all();
   for (auto& t : threads) t.join();
   // No pointer thread adds streams any more.
   for (auto& stream : streams_) {
@@ -49,7 +53,9 @@ PackReplay::~PackReplay() {
 void PackReplay::start(const std::vector<std::string>& keys) {
   if (keys.empty()) return;
   std::lock_guard lock(mutex_);
+  if (stopping_) return;
   ++pointers_loading_;
+  load_deadline_ = std::chrono::steady_clock::now() + kIndexWait;
   pointer_threads_.emplace_back([this, keys] { read_pointers(keys); });
 }
 
@@ -69,6 +75,14 @@ void PackReplay::read_pointers(std::vector<std::string> keys) {
     if (result.status == RemoteResult::kNotFound) continue;
     if (!result.ok()) {
       health_.failed(result);
+      // This job must not write a pointer that forgets the packs it could not see.
+      try {
+        if (index_.job_pointer(keys.front()).empty()) {
+          index_.set_job_pointer(keys.front(), kPointerUnknown, now_unix_ns());
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("packs: recording the pointer: {}", e.what());
+      }
       break;
     }
     pointer = decode_pack_pointer(bytes);
@@ -126,7 +140,8 @@ void PackReplay::stream_pack(std::size_t number) {
   const std::string key = "cas/" + to_hex(ref.id);
   PackIndex index;
   std::vector<std::uint64_t> offsets;
-  std::unique_ptr<ObjectWriter> writer;  // the body object being received
+  std::unique_ptr<ObjectWriter> writer;  // the body object being received, when it is wanted
+  std::optional<std::uint32_t> receiving;  // the body object whose bytes come now
   bool broken = false;                   // an object failed: the pack is not complete here
   auto advance = [&](std::size_t bytes) {
     std::lock_guard lock(mutex_);
@@ -154,7 +169,8 @@ void PackReplay::stream_pack(std::size_t number) {
       .body_data =
           [&](std::uint32_t i, const char* data, std::size_t size) {
             const PackObject& object = index.objects[i];
-            if (!writer) {
+            if (receiving != i) {
+              receiving = i;
               bool wanted;
               {
                 std::lock_guard lock(mutex_);
@@ -170,12 +186,20 @@ void PackReplay::stream_pack(std::size_t number) {
                 }
               }
             }
-            if (writer) writer->append(data, size);
+            try {
+              if (writer) writer->append(data, size);
+            } catch (const std::exception& e) {  // the local disk: the rest of the object is skipped
+              spdlog::error("packs: storing object {}: {}", to_hex(object.output_id), e.what());
+              writer.reset();
+              broken = true;
+              failed(object.output_id);
+            }
             advance(size);
           },
       .body_end =
           [&](std::uint32_t i) {
             const PackObject& object = index.objects[i];
+            receiving.reset();
             if (!writer) return;
             try {
               stored(object.output_id, objects_.commit(*writer, object.output_id, object.size));
@@ -265,10 +289,11 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
     }
   }
   std::vector<Id> members;
-  std::vector<bool> body;
+  std::vector<bool> body, miss;
   for (const auto& action : index.actions) {
     members.push_back(action.action_id);
     body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body());
+    miss.push_back(action.object == kKnownMiss);
   }
   Id pack_id;
   {
@@ -277,7 +302,7 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
   }
   std::uint64_t warmed = 0;
   try {
-    warmed = index_.record_pack_members(pack_id, members, /*used=*/false, body);
+    warmed = index_.record_pack_members(pack_id, members, /*used=*/false, body, miss);
   } catch (const std::exception& e) {
     spdlog::warn("packs: recording pack members: {}", e.what());
   }
@@ -396,20 +421,19 @@ void PackReplay::failed(const Id& output_id) {
 
 std::optional<PackCovered> PackReplay::lookup(const Id& action_id) {
   std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, kIndexWait, [this] { return !loading(); });
-  ++lookups_;
-  if (known_misses_.contains(action_id)) {
+  // One deadline per start: a slow remote does not cost every get the wait.
+  changed_.wait_until(lock, load_deadline_, [this] { return !loading() || stopping_; });
+  // Judged once, on the first kJudgeAfterLookups gets.
+  if (++lookups_ == kJudgeAfterLookups + 1 && covered_lookups_ * 4 < kJudgeAfterLookups && !streams_.empty()) {
+    abandoned_ = true;
+    changed_.notify_all();
+  }
+  const auto it = actions_.find(action_id);
+  if (it == actions_.end() && known_misses_.contains(action_id)) {
     ++covered_lookups_;
     return PackCovered{.miss = true};
   }
-  const auto it = actions_.find(action_id);
-  if (it == actions_.end()) {
-    if (lookups_ >= kJudgeAfterLookups && covered_lookups_ * 4 < lookups_ && !streams_.empty() && !abandoned_) {
-      abandoned_ = true;
-      changed_.notify_all();
-    }
-    return std::nullopt;
-  }
+  if (it == actions_.end()) return std::nullopt;
   ++covered_lookups_;
   const Object& object = objects_by_id_.at(it->second.output_id);
   if (object.state == Object::State::kFailed) return std::nullopt;
@@ -426,10 +450,14 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) 
   if (!object.in_stream) return std::nullopt;  // only its head travelled: fetch it
   const Stream& stream = *streams_[object.pack];
   std::uint64_t last_position = stream.position;
-  auto last_progress = std::chrono::steady_clock::now();
+  const auto since = std::chrono::steady_clock::now();
+  auto last_progress = since;
   for (;;) {
     if (object.state == Object::State::kStored) return object.stamp;
     if (object.state == Object::State::kFailed || stream.done || abandoned_ || stopping_) return std::nullopt;
+    // Patient waits too have a limit: a reader that joins one waits now.
+    const auto waited = std::chrono::steady_clock::now() - since;
+    if (wait == Wait::kUntilItComes && waited > kPatientWait) return std::nullopt;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stream.started).count();
     const double pace = seconds > 0.05 ? static_cast<double>(stream.position) / seconds : 0;  // decoded bytes/s
     const std::uint64_t distance = object.stream_offset > stream.position ? object.stream_offset - stream.position : 0;

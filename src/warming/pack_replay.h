@@ -135,6 +135,7 @@ class PackReplay {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   int pointers_loading_ = 0;
+  std::chrono::steady_clock::time_point load_deadline_;  // lookups wait for indexes until then
   std::vector<std::unique_ptr<Stream>> streams_;
   std::set<Id> packs_started_;
   std::map<Id, Action> actions_;

@@ -705,5 +705,44 @@ TEST_F(PackReplayTest, KnownMissesAreAnsweredAtOnce) {
   EXPECT_FALSE(hit->miss);
 }
 
+// A known miss that a later job put is packed anew, as the put.
+TEST_F(PackReplayTest, AKnownMissThatALaterJobPutIsPackedAnew) {
+  Machine first, second, third;
+  const auto actions = first_job();
+  store(first, actions);
+  use(first, actions, now_unix_ns());
+  const Action later{"missed first, put later", text_bytes(2000, "later\n")};
+  first.index.journal_uses(kKey, {JournalEntry{.action_id = later.id(), .miss = true}}, now_unix_ns(), kGap);
+  ASSERT_TRUE(publish_packs(kKey, first.index, first.objects, *remote).pointer_written);
+  expect_replayed(second, actions);
+
+  std::vector<Action> used = actions;
+  used.push_back(later);
+  store(second, {later});
+  use(second, used, now_unix_ns() + 2 * kGap);
+  const PublishedPacks published = publish_packs(kKey, second.index, second.objects, *remote);
+  EXPECT_EQ(published.pack_actions, 1u) << "the put, in a pack of its own";
+  EXPECT_TRUE(published.pointer_written);
+  PackReplay replay(third.objects, third.index, *remote, third.health);
+  replay.start({kKey});
+  const auto covered = replay.lookup(later.id());
+  ASSERT_TRUE(covered);
+  EXPECT_FALSE(covered->miss) << "an entry of one pack wins over a known miss of another";
+  EXPECT_EQ(covered->output_id, later.output_id());
+}
+
+// A job that could not read its key's pointer writes no pointer, which
+// would forget the packs it did not see.
+TEST_F(PackReplayTest, AJobThatCouldNotReadThePointerWritesNone) {
+  Machine first;
+  const auto actions = first_job();
+  store(first, actions);
+  use(first, actions, now_unix_ns());
+  first.index.set_job_pointer(kKey, kPointerUnknown, now_unix_ns());
+  const PublishedPacks published = publish_packs(kKey, first.index, first.objects, *remote);
+  EXPECT_FALSE(published.pointer_written);
+  EXPECT_FALSE(pointer());
+}
+
 }  // namespace
 }  // namespace gocachefs
