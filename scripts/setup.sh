@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 
 # Build: compiler and tools; libraries for the binary; test frameworks.
 # Tests: the go command (>= 1.24) must be on PATH; git for `go` VCS stamping;
-# nginx (WebDAV), python3 (the fault proxy), curl and openssl for the test
-# servers (scripts/test_server.sh); iproute2 (ip, tc) for the shaped-link
+# nginx (WebDAV), python3 (the fault proxy, the OpenID provider and AWS
+# metadata endpoints of the credential tests), curl and openssl (which also
+# signs the OpenID tokens) for the test servers (scripts/test_server.sh); iproute2 (ip, tc) for the shaped-link
 # test. MinIO and bazel-remote come from the Go module proxy, below.
 # The lazy mount: libfuse3 to build, fuse3 (fusermount3) to mount.
 # Fuzzing (scripts/fuzz.sh): clang, and libFuzzer with the sanitizer runtimes,
@@ -57,3 +58,5 @@ install_tool() {  # name module@version
 }
 install_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 install_tool bazel-remote github.com/buchgr/bazel-remote/v2@v2.6.1
+# IMDSv2 for the S3 credential tests (tests/remote/aws_credentials_servers_test.cpp).
+install_tool ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock@v1.13.0 ./cmd/ec2-metadata-mock

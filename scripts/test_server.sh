@@ -4,14 +4,24 @@
 #
 #   scripts/test_server.sh start nginx DIR [USER:PASSWORD | bearer:TOKEN]
 #                                                             WebDAV PUT, basic or bearer auth if given
-#   scripts/test_server.sh start minio DIR                    S3, checks signatures
+#   scripts/test_server.sh start minio DIR [OIDC_URL CLIENT_ID]
+#                                                             S3, checks signatures; STS AssumeRole, and
+#                                                             AssumeRoleWithWebIdentity with that OpenID provider
+#   scripts/test_server.sh start oidc DIR                     OpenID provider for MinIO (scripts/oidc_provider.py)
+#   scripts/test_server.sh start aws-metadata DIR MINIO_URL ACCESS_KEY SECRET_KEY
+#                                                             ECS and IMDSv2 credential endpoints handing out
+#                                                             MinIO STS keys (scripts/aws_metadata_server.py)
+#   scripts/test_server.sh start ec2-metadata-mock DIR MINIO_URL ACCESS_KEY SECRET_KEY
+#                                                             amazon-ec2-metadata-mock (IMDSv2 only) serving
+#                                                             one set of MinIO STS keys
 #   scripts/test_server.sh start bazel-remote DIR             AC validation disabled
 #   scripts/test_server.sh start gocached DIR                 go-tool-cache's server (scripts/bench_network.sh)
 #   scripts/test_server.sh start fault DIR UPSTREAM_URL       fault-injecting proxy (scripts/fault_proxy.py)
 #   scripts/test_server.sh stop DIR
 #
 # `start` prints KEY=VALUE lines (url=..., and for minio bucket, access_key,
-# secret_key) once the server answers. Set OWNER_PID to have the server
+# secret_key; for oidc token_file, client_id; for aws-metadata token) once
+# the server answers. Set OWNER_PID to have the server
 # stopped when that process ends, so a crashed test leaves nothing running.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,7 +86,13 @@ start_minio() {
   [[ -f $dir/secret ]] || openssl rand -hex 16 >"$dir/secret"
   secret=$(cat "$dir/secret")
   mkdir -p "$dir/data"
-  MINIO_ROOT_USER=gocachefs-test MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off \
+  local openid=()
+  if [[ -n ${1:-} ]]; then
+    # Web identity: the JWT's "policy" claim names the policy of its keys.
+    openid=(MINIO_IDENTITY_OPENID_CONFIG_URL="$1/.well-known/openid-configuration"
+      MINIO_IDENTITY_OPENID_CLIENT_ID="${2:?client id}" MINIO_IDENTITY_OPENID_CLAIM_NAME=policy)
+  fi
+  env "${openid[@]}" MINIO_ROOT_USER=gocachefs-test MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off \
     "$tools/minio" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$console_port" \
     "$dir/data" >>"$dir/server.log" 2>&1 &
   echo $! >"$dir/pid"
@@ -98,6 +114,55 @@ start_minio() {
   echo "bucket=gocachefs"
   echo "access_key=gocachefs-test"
   echo "secret_key=$secret"
+}
+
+start_oidc() {
+  local port
+  port=$(free_port)
+  python3 "$repo/scripts/oidc_provider.py" "$port" "$dir" gocachefs-test-client >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for "http://127.0.0.1:$port/jwks"
+  echo "url=http://127.0.0.1:$port"
+  echo "token_file=$dir/token"
+  echo "client_id=gocachefs-test-client"
+}
+
+start_aws_metadata() {
+  local port token
+  port=$(free_port)
+  token=$(openssl rand -hex 16)
+  python3 "$repo/scripts/aws_metadata_server.py" "$port" "$1" "$2" "$3" "$token" >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for "http://127.0.0.1:$port/stats"
+  echo "url=http://127.0.0.1:$port"
+  echo "token=$token"
+}
+
+# The mock serves credentials from its config file: one set, fetched now
+# from MinIO's STS with the root keys.
+start_ec2_metadata_mock() {
+  local port answer
+  port=$(free_port)
+  answer=$(curl -sS --max-time 10 --aws-sigv4 "aws:amz:us-east-1:sts" --user "$2:$3" \
+    -d "Action=AssumeRole&Version=2011-06-15&DurationSeconds=3600" "$1/")
+  printf '%s' "$answer" >"$dir/assume-role.xml"
+  python3 - "$dir/assume-role.xml" "$dir/aemm-config.json" "$port" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+ns = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
+c = ET.parse(sys.argv[1]).find(".//sts:Credentials", ns)
+field = lambda name: c.find("sts:" + name, ns).text
+credentials = {"Code": "Success", "LastUpdated": "2026-01-01T00:00:00Z", "Type": "AWS-HMAC",
+               "AccessKeyId": field("AccessKeyId"), "SecretAccessKey": field("SecretAccessKey"),
+               "Token": field("SessionToken"), "Expiration": field("Expiration")}
+config = {"metadata": {"values": {"iam-security-credentials": credentials}},
+          "server": {"hostname": "127.0.0.1", "port": sys.argv[3]}}
+json.dump(config, open(sys.argv[2], "w"))
+PY
+  "$tools/ec2-metadata-mock" --config-file "$dir/aemm-config.json" --imdsv2 --hostname 127.0.0.1 --port "$port" \
+    >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for "http://127.0.0.1:$port/latest/meta-data"
+  echo "url=http://127.0.0.1:$port"
 }
 
 start_bazel_remote() {
@@ -170,7 +235,10 @@ case $command in
     mkdir -p "$dir"
     case $kind in
       nginx) start_nginx "${4:-}" ;;
-      minio) start_minio ;;
+      minio) start_minio "${4:-}" "${5:-}" ;;
+      oidc) start_oidc ;;
+      aws-metadata) start_aws_metadata "${4:?MinIO URL}" "${5:?access key}" "${6:?secret key}" ;;
+      ec2-metadata-mock) start_ec2_metadata_mock "${4:?MinIO URL}" "${5:?access key}" "${6:?secret key}" ;;
       bazel-remote) start_bazel_remote ;;
       gocached) start_gocached ;;
       fault) start_fault "${4:?upstream URL}" ;;
@@ -183,7 +251,7 @@ case $command in
     stop
     ;;
   *)
-    sed -n '2,15p' "$0" >&2
+    sed -n '2,25p' "$0" >&2
     exit 2
     ;;
 esac

@@ -341,6 +341,10 @@ void Cache::flush() {
       add_new("remote_uploads", uploader_->uploads_sent(), flushed_uploads_);
       add_new("remote_upload_object_bytes", uploader_->object_bytes_sent(), flushed_upload_object_bytes_);
     }
+    for (MeasuredRemote* remote : measured_) {
+      if (!remote) continue;
+      for (const auto& [name, delta] : remote->take_counter_deltas()) deltas[name] += delta;
+    }
     index_.add_to_counters(deltas);
   } catch (const std::exception& e) {
     spdlog::warn("flushing uses and counters to the index failed: {}", e.what());

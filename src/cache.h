@@ -17,6 +17,7 @@
 #include "store/ids.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "src/measured_remote.h"
 #include "src/warming/pack_keys.h"
 #include "src/warming/pack_replay.h"
 #include "store/remote/remote.h"
@@ -97,6 +98,9 @@ class Cache {
   // this go command uses, for the pack written at close. `bulk` is the
   // remote for whole packs (a longer timeout); it must outlive the cache.
   void use_packs(const PackSettings& settings, Remote& bulk);
+  // Remotes whose request counts and latencies go to the index's counters
+  // with this cache's (nulls are skipped).
+  void count_requests_of(std::vector<MeasuredRemote*> remotes) { measured_ = std::move(remotes); }
   // After a local miss: asks the remote (blocking; a failing remote is a miss).
   std::optional<CacheHit> get_remote(const Id& action_id);
   // Both, in order.
@@ -145,6 +149,7 @@ class Cache {
   std::unique_ptr<Uploader> uploader_;  // null when read-only
   PackSettings packs_;
   Remote* bulk_remote_ = nullptr;
+  std::vector<MeasuredRemote*> measured_;
   std::unique_ptr<PackReplay> replay_;  // when packs are replayed here (or may be: no daemon)
   std::once_flag replay_started_;
 

@@ -11,6 +11,7 @@
 
 #include "src/daemon/daemon_client.h"
 #include "src/logging.h"
+#include "src/trim_schedule.h"
 #include "store/temp_file.h"
 
 namespace gocachefs {
@@ -109,6 +110,7 @@ std::unique_ptr<Index> CacheProgram::open_index(const std::filesystem::path& sto
 }
 
 Cache& CacheProgram::open() {
+  if (store_writable_) in_use_.emplace(settings_.store_dir);
   if (store_writable_) {
     try {
       index_ = open_index(settings_.store_dir, false);
@@ -142,7 +144,7 @@ Cache& CacheProgram::open() {
   const RemoteConfig& remote = settings_.remote;
   if (!remote.url.empty()) {
     try {
-      remote_ = make_remote(remote.url, remote.options);
+      remote_ = std::make_unique<MeasuredRemote>(make_remote(remote.url, remote.options));
     } catch (const std::invalid_argument& e) {
       // A misconfigured remote must not fail the build: say so, go on locally.
       spdlog::error("remote disabled: {}", e.what());
@@ -156,13 +158,29 @@ Cache& CacheProgram::open() {
     cache_->use_lazy(lazy_.get());
   }
   if (remote_ && store_writable_) {
-    bulk_remote_ = make_remote(remote.url, bulk_remote_options(remote.options));
+    bulk_remote_ = std::make_unique<MeasuredRemote>(make_remote(remote.url, bulk_remote_options(remote.options)));
     cache_->use_packs(settings_.packs, *bulk_remote_);
   }
   spdlog::info("serving store {}{} with {} workers, remote {}{}", settings_.store_dir.string(),
                store_writable_ ? "" : " (read-only)", settings_.workers, remote_ ? remote_->describe() : "none",
                remote.settings.read_only ? " (read-only)" : "");
+  cache_->count_requests_of({remote_.get(), bulk_remote_.get()});
+  if (store_writable_) start_trim_if_due(settings_);
   return *cache_;
+}
+
+RemoteCounts CacheProgram::remote_counts() const {
+  RemoteCounts total;
+  for (const MeasuredRemote* remote : {remote_.get(), bulk_remote_.get()}) {
+    if (!remote) continue;
+    const RemoteCounts counts = remote->counts();
+    total.requests += counts.requests;
+    total.failed += counts.failed;
+    total.timeouts += counts.timeouts;
+    total.refused += counts.refused;
+    for (std::size_t i = 0; i < kLatencyBuckets; ++i) total.latency[i] += counts.latency[i];
+  }
+  return total;
 }
 
 }  // namespace gocachefs

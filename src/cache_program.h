@@ -13,8 +13,10 @@
 
 #include "src/cache.h"
 #include "src/config.h"
+#include "src/store_use.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "src/measured_remote.h"
 #include "store/remote/remote.h"
 
 namespace gocachefs {
@@ -38,6 +40,9 @@ class CacheProgram {
   // remote and the cache. Throws StartupError.
   Cache& open();
 
+  // The requests made of the remote so far (none without one).
+  RemoteCounts remote_counts() const;
+
   const Settings& settings() const { return settings_; }
 
  private:
@@ -50,6 +55,7 @@ class CacheProgram {
   Settings settings_;
   bool store_writable_ = true;
   std::string read_only_reason_;
+  std::optional<StoreUse> in_use_;  // held while serving a writable store (src/store_use.h)
   // When the store is read-only, this session's puts go to a private store
   // here, removed at exit.
   std::filesystem::path private_dir_;
@@ -58,8 +64,8 @@ class CacheProgram {
   std::unique_ptr<ObjectStore> base_objects_;  // the read-only store, when there is one
   std::unique_ptr<Index> base_index_;
   std::optional<ReadOnlyStore> base_;
-  std::unique_ptr<Remote> remote_;
-  std::unique_ptr<Remote> bulk_remote_;  // for whole packs
+  std::unique_ptr<MeasuredRemote> remote_;
+  std::unique_ptr<MeasuredRemote> bulk_remote_;  // for whole packs
   std::unique_ptr<LazyRemote> lazy_;  // the daemon's client, when remote hits are lazy
   std::unique_ptr<Cache> cache_;
 };

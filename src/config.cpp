@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
+#include <optional>
 #include <thread>
 
 namespace gocachefs {
@@ -41,6 +43,28 @@ double seconds_setting(const std::string& text, const char* name) {
     throw SettingsError(std::string(name) + "=\"" + text + "\" is not a number of seconds from 0 to 86400");
   }
   return value;
+}
+
+// A flag, else its environment variable; `*from` names where it came from.
+std::string flag_or_env(const std::string& flag, const char* flag_name, const char* env_name, std::string* from) {
+  *from = flag.empty() ? env_name : flag_name;
+  return flag.empty() ? env(env_name) : flag;
+}
+
+// A number followed by a unit from `units` (name, multiplier); a bare number
+// takes `bare`'s multiplier (0: a unit is required). Empty on a bad value.
+std::optional<double> with_unit(const std::string& text, std::initializer_list<std::pair<const char*, double>> units,
+                                double bare) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == text.c_str() || errno != 0 || !std::isfinite(value) || value < 0) return std::nullopt;
+  const std::string unit = end;
+  if (unit.empty()) return bare > 0 || value == 0 ? std::optional(value * bare) : std::nullopt;
+  for (const auto& [name, multiplier] : units) {
+    if (unit == name) return value * multiplier;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -96,6 +120,32 @@ RemoteConfig resolve_remote(const Flags& flags) {
   return config;
 }
 
+TrimPolicy resolve_trim_policy(const Flags& flags) {
+  TrimPolicy policy;
+  std::string from;
+  if (const std::string age = flag_or_env(flags.max_age, "--max-age", "GOCACHEFS_MAX_AGE", &from); !age.empty()) {
+    const auto seconds = with_unit(age, {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 0);
+    if (!seconds || *seconds > 3650.0 * 86400) {
+      throw SettingsError(from + " \"" + age + "\" is not an age: use a number with s, m, h or d, as 5d or 36h (0: no limit)");
+    }
+    policy.max_age = *seconds == 0 ? std::chrono::nanoseconds::max() / 2
+                                   : std::chrono::nanoseconds(static_cast<std::int64_t>(*seconds * 1e9));
+  }
+  if (const std::string size = flag_or_env(flags.max_size, "--max-size", "GOCACHEFS_MAX_SIZE", &from); !size.empty()) {
+    constexpr double k = 1024;
+    const auto bytes = with_unit(size,
+                                 {{"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"KiB", k},
+                                  {"MiB", k * k}, {"GiB", k * k * k}, {"TiB", k * k * k * k}, {"K", k}, {"M", k * k},
+                                  {"G", k * k * k}, {"T", k * k * k * k}},
+                                 1);
+    if (!bytes || *bytes > 1e18) {
+      throw SettingsError(from + " \"" + size + "\" is not a size: use bytes or a number with MiB, GiB, MB, GB, ... as 20GiB (0: no cap)");
+    }
+    policy.max_size = static_cast<std::uint64_t>(*bytes);
+  }
+  return policy;
+}
+
 Settings resolve_settings(const Flags& flags) {
   Settings settings;
   settings.store_dir = resolve_store_dir(flags.dir);
@@ -125,6 +175,7 @@ Settings resolve_settings(const Flags& flags) {
     idle = from_env.empty() ? 600 : seconds_setting(from_env, "GOCACHEFS_DAEMON_IDLE");
   }
   settings.daemon_idle = std::chrono::seconds(static_cast<long long>(idle));
+  settings.trim = resolve_trim_policy(flags);
   try {
     settings.packs = resolve_pack_settings(!settings.remote.url.empty(), settings.remote.settings.read_only);
   } catch (const std::invalid_argument& e) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/cache.h"
+#include "store/eviction.h"
 #include "store/remote/remote.h"
 
 namespace gocachefs {
@@ -33,6 +34,8 @@ struct Flags {
   std::string lazy;
   std::string mount;
   double daemon_idle_seconds = -1;
+  std::string max_age;   // trim: e.g. "5d", "36h"
+  std::string max_size;  // trim: e.g. "20GiB"
 };
 
 // Whether remote hits are served lazily through the daemon's FUSE mount.
@@ -58,6 +61,7 @@ struct Settings {
   std::filesystem::path mount_dir;  // the daemon's mount: <store>/mnt unless set
   std::chrono::seconds daemon_idle{600};
   PackSettings packs;  // warming: GOCACHEFS_PACKS, GOCACHEFS_PACK_KEY, GOCACHEFS_PACK_FALLBACK
+  TrimPolicy trim;     // --max-age, --max-size (GOCACHEFS_MAX_AGE, GOCACHEFS_MAX_SIZE)
 };
 
 // Every setting, checked. Throws SettingsError.
@@ -75,5 +79,9 @@ std::string resolve_log_level(const std::string& flag);
 // GOCACHEFS_REMOTE_TOKEN (never a flag: flags show in `ps`) and
 // GOCACHEFS_UPLOAD_WAIT.
 RemoteConfig resolve_remote(const Flags& flags);
+// --max-age/GOCACHEFS_MAX_AGE ("5d", "36h", "90m", "600s"; 0: no age limit;
+// default 5 days) and --max-size/GOCACHEFS_MAX_SIZE ("20GiB", "500MB", bytes;
+// 0 or unset: no cap).
+TrimPolicy resolve_trim_policy(const Flags& flags);
 
 }  // namespace gocachefs

@@ -3,6 +3,7 @@
 //   gocachefs [options]          speak the protocol on stdin/stdout (cmd/go runs this)
 //   gocachefs stats [options]    show what the store holds and how it served
 //   gocachefs daemon [options]   serve the lazy mount (started on demand; see src/daemon/daemon.h)
+//   gocachefs stop|trim|verify|clean|doctor   looking after the store (src/store_commands.h, src/doctor.h)
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,14 +21,34 @@
 #include "src/config.h"
 #include "src/daemon/daemon.h"
 #include "src/daemon/daemon_socket.h"
+#include "src/doctor.h"
 #include "src/logging.h"
 #include "src/session.h"
 #include "src/stats.h"
+#include "src/store_commands.h"
 #include "store/index.h"
 
 namespace {
 
 using namespace gocachefs;
+
+// One line per go command in the log: what it asked, what it got, and what
+// the remote cost.
+void log_summary(const Session::Summary& s, const RemoteCounts& remote, double seconds) {
+  std::string line = fmt::format("go command done in {:.2f} s: {} gets ({} hits, {} misses), {} puts ({}), {} errors",
+                                 seconds, s.gets, s.gets - std::min(s.gets, s.misses), s.misses, s.puts,
+                                 human_bytes(static_cast<double>(s.put_bytes)), s.errors);
+  if (remote.requests > 0) {
+    std::map<std::string, std::int64_t> histogram;
+    for (std::size_t i = 0; i < kLatencyBuckets; ++i) {
+      histogram[latency_counter_name(i)] = static_cast<std::int64_t>(remote.latency[i]);
+    }
+    line += fmt::format("; remote: {} requests, {} failed, {} timed out, p50 <{} ms, p99 <{} ms", remote.requests,
+                        remote.failed, remote.timeouts, latency_quantile_ms(histogram, 0.5).value_or(0),
+                        latency_quantile_ms(histogram, 0.99).value_or(0));
+  }
+  spdlog::info("{}", line);
+}
 
 int serve(const Flags& flags) {
   // A go command that exits early closes the pipe; write() then fails with
@@ -58,7 +79,10 @@ int serve(const Flags& flags) {
     std::fprintf(stderr, "gocachefs: %s\n", e.what());
     return 1;
   }
+  const auto start = std::chrono::steady_clock::now();
   const int code = session.run(*cache);
+  log_summary(session.summary(), program->remote_counts(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   // CPU time, so benchmarks can tell our own cost from the network's.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -68,8 +92,28 @@ int serve(const Flags& flags) {
   return code;
 }
 
-int stats(const Flags& flags) {
+// What the store's daemon says of itself; null when none runs.
+nlohmann::json daemon_status(const std::filesystem::path& store_dir) {
+  const int fd = connect_to(daemon_socket_path(store_dir));
+  if (fd < 0) return nullptr;
+  LineConnection daemon(fd);
+  const auto status = daemon.send({{"op", "status"}}) ? daemon.receive(2000) : std::nullopt;
+  return status ? *status : nlohmann::json(nullptr);
+}
+
+int stats(const Flags& flags, bool json) {
   const auto store_dir = resolve_store_dir(flags.dir);
+  if (json) {
+    nlohmann::json out = stats_json(store_dir, IndexTotals{});
+    if (std::filesystem::exists(index_path(store_dir))) {
+      Index index(index_path(store_dir), IndexOptions{.read_only = access(store_dir.c_str(), W_OK) != 0,
+                                                      .on_repair = report_index_repair});
+      out = stats_json(store_dir, index.totals());
+    }
+    out["daemon"] = daemon_status(store_dir);
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
   if (!std::filesystem::exists(index_path(store_dir))) {
     std::printf("store:    %s\n(empty: nothing has been cached here yet)\n", store_dir.c_str());
     return 0;
@@ -77,16 +121,11 @@ int stats(const Flags& flags) {
   const bool writable = access(store_dir.c_str(), W_OK) == 0;
   Index index(index_path(store_dir), IndexOptions{.read_only = !writable, .on_repair = report_index_repair});
   std::fputs(format_stats(store_dir, index.totals()).c_str(), stdout);
-  // The daemon, if one runs for this store.
-  if (const int fd = connect_to(daemon_socket_path(store_dir)); fd >= 0) {
-    LineConnection daemon(fd);
-    const auto status = daemon.send({{"op", "status"}}) ? daemon.receive(2000) : std::nullopt;
-    if (status) {
-      std::printf("daemon:   up, mount %s, %s files open\n", status->value("mount", "?").c_str(),
-                  std::to_string(status->value("open_files", 0)).c_str());
-    }
-  } else {
+  if (const auto status = daemon_status(store_dir); status.is_null()) {
     std::printf("daemon:   not running\n");
+  } else {
+    std::printf("daemon:   up, mount %s, %s files open\n", status.value("mount", "?").c_str(),
+                std::to_string(status.value("open_files", 0)).c_str());
   }
   return 0;
 }
@@ -153,12 +192,34 @@ int main(int argc, char** argv) {
   app.add_option("--daemon-idle", flags.daemon_idle_seconds,
                  "Seconds the daemon stays with no client and no open file (default: $GOCACHEFS_DAEMON_IDLE, else 600)")
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--max-age", flags.max_age,
+                 "Trim objects unused for this long: 5d, 36h, ... (default: $GOCACHEFS_MAX_AGE, else 5d; 0: no limit)");
+  app.add_option("--max-size", flags.max_size,
+                 "Trim the least recently used objects beyond this size: 20GiB, ... (default: $GOCACHEFS_MAX_SIZE, "
+                 "else no cap)");
   auto* stats_command = app.add_subcommand("stats", "Show entries, bytes, hits and misses of the store");
   stats_command->fallthrough();
+  bool stats_json = false;
+  stats_command->add_flag("--json", stats_json, "As JSON, with every counter");
+  auto* trim_command = app.add_subcommand(
+      "trim", "Remove what has not been used within --max-age, and beyond --max-size (runs by itself once a day)");
+  trim_command->fallthrough();
+  bool background = false;
+  trim_command->add_flag("--background", background, "(how gocachefs starts its daily trim)")->group("");
+  auto* verify_command = app.add_subcommand(
+      "verify", "Re-hash every object of the store, drop damaged ones and put index and files back in step");
+  verify_command->fallthrough();
+  bool quick = false;
+  verify_command->add_flag("--quick", quick, "Check sizes only");
+  auto* clean_command = app.add_subcommand("clean", "Empty the local store (safe while go commands run)");
+  clean_command->fallthrough();
   auto* daemon_command = app.add_subcommand("daemon", "Serve the lazy mount of a store (clients start it)");
   daemon_command->fallthrough();
   auto* stop_command = app.add_subcommand("stop", "Stop the store's daemon, unmounting its lazy files");
   stop_command->fallthrough();
+  auto* doctor_command =
+      app.add_subcommand("doctor", "Check the go command, the store, FUSE, the daemon and the remote, saying how to fix what fails");
+  doctor_command->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -166,9 +227,13 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help and --version print to stdout, errors to stderr
   }
   try {
-    if (stats_command->parsed()) return stats(flags);
+    if (stats_command->parsed()) return stats(flags, stats_json);
+    if (trim_command->parsed()) return run_trim(flags, background);
+    if (verify_command->parsed()) return run_verify(flags, quick);
+    if (clean_command->parsed()) return run_clean(flags);
     if (daemon_command->parsed()) return daemon(flags);
     if (stop_command->parsed()) return stop(flags);
+    if (doctor_command->parsed()) return run_doctor(flags);
     return serve(flags);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

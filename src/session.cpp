@@ -23,7 +23,14 @@ Response hit_response(std::int64_t id, const CacheHit& hit) {
 }  // namespace
 
 Session::Session(int in_fd, int out_fd, SessionOptions options)
-    : in_(in_fd), out_fd_(out_fd), pool_(options.workers, options.workers * 4) {}
+    : in_(in_fd),
+      out_fd_(out_fd),
+      log_requests_(spdlog::should_log(spdlog::level::debug)),
+      pool_(options.workers, options.workers * 4) {}
+
+Session::Summary Session::summary() const {
+  return {gets_.load(), misses_.load(), puts_.load(), put_bytes_.load(), errors_.load()};
+}
 
 void Session::greet() {
   Response hello;
@@ -53,6 +60,9 @@ void Session::serve() {
     Request request = parse_request(*line);
     if (!seen_ids_.insert(request.id).second && request.error.empty()) {
       request.error = "request ID " + std::to_string(request.id) + " was already used";
+    } else if (log_requests_) {
+      std::lock_guard lock(out_mutex_);
+      started_[request.id] = std::chrono::steady_clock::now();
     }
     if (!request.error.empty()) {
       skip_body(request);
@@ -86,6 +96,7 @@ void Session::serve() {
 
 void Session::handle_get(const Request& request) {
   if (!request.action_id) return reply_error(request.id, "get without ActionID");
+  ++gets_;
   // A local get costs ~10 us, less than handing it to a worker thread and
   // waking it, so it is answered right here on the reader thread; only a
   // trip to the remote goes to the pool.
@@ -102,6 +113,8 @@ void Session::handle_put(const Request& request) {
     skip_body(request);
     return reply_error(request.id, "put needs both ActionID and OutputID");
   }
+  ++puts_;
+  put_bytes_ += request.body_size;
   std::shared_ptr<PendingPut> put;
   try {
     put = cache_->begin_put(*request.action_id, *request.output_id, request.body_size);
@@ -153,8 +166,19 @@ void Session::close_output() {
 }
 
 void Session::reply(const Response& response) {
+  if (response.miss) ++misses_;
+  if (!response.err.empty()) ++errors_;
   const std::string line = serialize(response);
   std::lock_guard lock(out_mutex_);
+  if (log_requests_) {
+    if (const auto it = started_.find(response.id); it != started_.end()) {
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - it->second).count();
+      spdlog::debug("request {}: {} in {:.2f} ms", response.id,
+                    response.miss ? "miss" : !response.err.empty() ? "error" : "done", ms);
+      started_.erase(it);
+    }
+  }
   if (out_broken_) return;
   const char* p = line.data();
   std::size_t left = line.size();

@@ -3,7 +3,10 @@
 // and nothing of storage.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <unordered_map>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -32,6 +35,12 @@ class Session {
   // after telling stderr why).
   int run(Cache& cache);
 
+  // What this go command asked and got, for its line in the log.
+  struct Summary {
+    std::uint64_t gets = 0, misses = 0, puts = 0, put_bytes = 0, errors = 0;
+  };
+  Summary summary() const;
+
  private:
   void serve();
   void handle_get(const Request& request);
@@ -47,6 +56,10 @@ class Session {
   std::mutex out_mutex_;  // one response line at a time
   bool out_broken_ = false;
   std::unordered_set<std::int64_t> seen_ids_;  // reader thread only
+  std::atomic<std::uint64_t> gets_{0}, misses_{0}, puts_{0}, put_bytes_{0}, errors_{0};
+  // At debug level: when each request came, to log its time (under out_mutex_).
+  bool log_requests_ = false;
+  std::unordered_map<std::int64_t, std::chrono::steady_clock::time_point> started_;
   ThreadPool pool_;
 };
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
-namespace gocachefs {
+#include "src/measured_remote.h"
 
-namespace {
+namespace gocachefs {
 
 std::string human_bytes(double bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -18,6 +18,8 @@ std::string human_bytes(double bytes) {
   std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
   return text;
 }
+
+namespace {
 
 std::int64_t counter(const IndexTotals& totals, const std::string& name) {
   const auto it = totals.counters.find(name);
@@ -61,6 +63,17 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
            human_bytes(static_cast<double>(counter(totals, "remote_upload_bytes"))) + "), " +
            std::to_string(totals.pending_uploads) + " queued\n";
   }
+  if (const std::int64_t requests = counter(totals, "remote_requests"); requests > 0) {
+    const auto quantile = [&](double q) {
+      const auto ms = latency_quantile_ms(totals.counters, q);
+      return ms ? "<" + std::to_string(static_cast<long>(*ms)) + " ms" : std::string("-");
+    };
+    out += "requests: " + std::to_string(requests) + " to the remote, " +
+           std::to_string(counter(totals, "remote_failures")) + " failed (" +
+           std::to_string(counter(totals, "remote_timeouts")) + " timed out), " +
+           std::to_string(counter(totals, "remote_refusals")) + " refused; latency p50 " + quantile(0.5) + ", p90 " +
+           quantile(0.9) + ", p99 " + quantile(0.99) + "\n";
+  }
   if (totals.counters.contains("remote_records_ahead") || totals.counters.contains("lazy_objects_read_ahead")) {
     out += "ahead:    " + std::to_string(counter(totals, "remote_records_ahead")) + " stdout records fetched ahead (" +
            std::to_string(counter(totals, "remote_records_ahead_used")) + " used), " +
@@ -75,6 +88,28 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
            std::to_string(counter(totals, "pack_objects_fetched_apart")) + " fetched ahead of their stream; " +
            human_bytes(static_cast<double>(counter(totals, "pack_bytes_written"))) + " of packs written\n";
   }
+  return out;
+}
+
+nlohmann::json stats_json(const std::filesystem::path& store_dir, const IndexTotals& totals) {
+  nlohmann::json out = {{"store", store_dir.string()},
+                        {"actions", totals.actions},
+                        {"objects", totals.objects},
+                        {"object_bytes", totals.object_bytes},
+                        {"upload_backlog", totals.pending_uploads},
+                        {"counters", totals.counters}};
+  const std::int64_t hits = counter(totals, "get_hits"), gets = hits + counter(totals, "get_misses");
+  out["hit_rate"] = gets > 0 ? nlohmann::json(static_cast<double>(hits) / static_cast<double>(gets)) : nullptr;
+  nlohmann::json latency = nlohmann::json::object();
+  for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
+    const auto ms = latency_quantile_ms(totals.counters, q);
+    latency[name] = ms ? nlohmann::json(*ms) : nullptr;
+  }
+  out["remote"] = {{"requests", counter(totals, "remote_requests")},
+                   {"failures", counter(totals, "remote_failures")},
+                   {"timeouts", counter(totals, "remote_timeouts")},
+                   {"refusals", counter(totals, "remote_refusals")},
+                   {"latency_ms_under", latency}};
   return out;
 }
 

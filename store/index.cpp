@@ -22,7 +22,8 @@ namespace {
 constexpr int kBusyTimeoutMs = 10000;
 // v3: objects record their file's stamp (mtime, ctime) when written.
 // v4: the warming tables (pack_journal, pack_jobs, packs).
-constexpr int kSchemaVersion = 4;
+// v5: trim and verify: actions by object, and the dropped objects' trash.
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS actions (
@@ -37,6 +38,14 @@ CREATE TABLE IF NOT EXISTS objects (
   last_used_ns INTEGER NOT NULL,
   mtime_ns     INTEGER NOT NULL DEFAULT 0,
   ctime_ns     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS actions_by_output ON actions (output_id);
+CREATE TABLE IF NOT EXISTS trash (  -- objects dropped from the index whose files may still be there
+  output_id  BLOB PRIMARY KEY,
+  dropped_ns INTEGER NOT NULL,
+  size       INTEGER NOT NULL,
+  mtime_ns   INTEGER NOT NULL,
+  ctime_ns   INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
   name  TEXT PRIMARY KEY,
@@ -98,6 +107,11 @@ constexpr const char* kLookup =
 constexpr const char* kLookupV2 =
     "SELECT a.output_id, a.size, a.put_time_ns, coalesce(o.last_used_ns, 0), 0, 0 "
     "FROM actions a LEFT JOIN objects o ON o.output_id = a.output_id WHERE a.action_id = ?";
+
+std::int64_t wall_clock_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // sqlite3_open_v2 with SQLITE_OPEN_URI wants the path %-escaped.
 std::string uri_path(const std::filesystem::path& path) {
@@ -257,7 +271,7 @@ void Index::open_connection() {
     });
     version = kSchemaVersion;
   }
-  lookup_ = std::make_unique<Statement>(db_, version >= kSchemaVersion ? kLookup : kLookupV2);
+  lookup_ = std::make_unique<Statement>(db_, version >= 3 ? kLookup : kLookupV2);
   if (options_.read_only) return;
   upsert_action_ = std::make_unique<Statement>(
       db_,
@@ -407,9 +421,11 @@ void Index::record_put(const Id& action_id, const ActionEntry& entry, bool queue
           .bind(3, static_cast<std::int64_t>(entry.size))
           .bind(4, entry.put_time_ns)
           .run();
+      // Last use is local: a fetched object's record carries the remote's
+      // (older) put time, which would make it the first to be trimmed.
       upsert_object_->bind(1, entry.output_id)
           .bind(2, static_cast<std::int64_t>(entry.size))
-          .bind(3, entry.put_time_ns)
+          .bind(3, std::max(entry.put_time_ns, entry.last_used_ns))
           .bind(4, entry.mtime_ns)
           .bind(5, entry.ctime_ns)
           .run();
@@ -519,8 +535,17 @@ void Index::record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns) 
   with_repair([&] {
     in_write_transaction([&] {
       Statement update(db_, "UPDATE objects SET last_used_ns = ? WHERE output_id = ? AND last_used_ns < ?");
+      // A trim may have dropped the object between this process's hit and
+      // now: its row comes back, and its file stays (store/eviction.h).
+      Statement restore(db_,
+                        "INSERT OR IGNORE INTO objects (output_id, size, last_used_ns, mtime_ns, ctime_ns) "
+                        "SELECT output_id, size, ?, mtime_ns, ctime_ns FROM trash WHERE output_id = ?");
+      Statement untrash(db_, "DELETE FROM trash WHERE output_id = ?");
       for (const Id& id : output_ids) {
         update.bind(1, now_ns).bind(2, id).bind(3, now_ns - kLastUseGranularityNs).run();
+        if (sqlite3_changes(db_) > 0) continue;
+        restore.bind(1, now_ns).bind(2, id).run();
+        if (sqlite3_changes(db_) > 0) untrash.bind(1, id).run();
       }
     });
   });
@@ -566,6 +591,179 @@ IndexTotals Index::totals() {
     if (uploads.step()) totals.pending_uploads = static_cast<std::uint64_t>(uploads.int64(0));
     return totals;
   });
+}
+
+std::vector<IndexedObject> Index::objects_by_last_use() {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<IndexedObject> objects;
+    Statement select(db_, "SELECT output_id, size, last_used_ns, mtime_ns, ctime_ns FROM objects ORDER BY last_used_ns");
+    while (select.step()) {
+      if (const auto id = select.id(0)) {
+        objects.push_back({*id, select.int64(2),
+                           ObjectStamp{static_cast<std::uint64_t>(select.int64(1)), select.int64(3), select.int64(4)}});
+      }
+    }
+    return objects;
+  });
+}
+
+std::vector<IndexedObject> Index::drop_objects(const std::vector<Id>& output_ids, std::int64_t unless_used_since_ns,
+                                               bool even_queued) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<IndexedObject> dropped;
+    in_write_transaction([&] {
+      // Checked again here, inside the write lock: a go command may have used
+      // the object since the caller chose it.
+      Statement drop(db_,
+                     "DELETE FROM objects WHERE output_id = ?1 AND last_used_ns < ?2 AND (?3 OR NOT EXISTS "
+                     "(SELECT 1 FROM actions a JOIN uploads u ON u.action_id = a.action_id WHERE a.output_id = ?1)) "
+                     "RETURNING size, last_used_ns, mtime_ns, ctime_ns");
+      Statement drop_uploads(
+          db_, "DELETE FROM uploads WHERE action_id IN (SELECT action_id FROM actions WHERE output_id = ?)");
+      Statement drop_actions(db_, "DELETE FROM actions WHERE output_id = ?");
+      Statement trash(db_,
+                      "INSERT OR REPLACE INTO trash (output_id, dropped_ns, size, mtime_ns, ctime_ns) "
+                      "VALUES (?, ?, ?, ?, ?)");
+      for (const Id& id : output_ids) {
+        drop.bind(1, id).bind(2, unless_used_since_ns).bind(3, std::int64_t{even_queued});
+        std::optional<IndexedObject> object;
+        try {
+          if (drop.step()) {
+            object = IndexedObject{id, drop.int64(1),
+                                   ObjectStamp{static_cast<std::uint64_t>(drop.int64(0)), drop.int64(2), drop.int64(3)}};
+          }
+          while (drop.step()) {
+          }
+        } catch (...) {
+          drop.reset();
+          throw;
+        }
+        drop.reset();
+        if (!object) continue;
+        if (even_queued) drop_uploads.bind(1, id).run();
+        drop_actions.bind(1, id).run();
+        trash.bind(1, id)
+            .bind(2, wall_clock_ns())
+            .bind(3, static_cast<std::int64_t>(object->stamp.size))
+            .bind(4, object->stamp.mtime_ns)
+            .bind(5, object->stamp.ctime_ns)
+            .run();
+        dropped.push_back(*object);
+      }
+    });
+    return dropped;
+  });
+}
+
+void Index::drop_actions_naming(const std::vector<Id>& output_ids) {
+  if (output_ids.empty()) return;
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    in_write_transaction([&] {
+      Statement drop_uploads(
+          db_, "DELETE FROM uploads WHERE action_id IN (SELECT action_id FROM actions WHERE output_id = ?)");
+      Statement drop(db_, "DELETE FROM actions WHERE output_id = ?");
+      for (const Id& id : output_ids) {
+        drop_uploads.bind(1, id).run();
+        drop.bind(1, id).run();
+      }
+    });
+  });
+}
+
+std::uint64_t Index::drop_everything(std::int64_t defer_used_since_ns) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::uint64_t objects = 0;
+    in_write_transaction([&] {
+      Statement count(db_, "SELECT count(*) FROM objects");
+      if (count.step()) objects = static_cast<std::uint64_t>(count.int64(0));
+      Statement(db_,
+                "INSERT OR REPLACE INTO trash (output_id, dropped_ns, size, mtime_ns, ctime_ns) "
+                "SELECT output_id, CASE WHEN last_used_ns >= ?1 THEN ?2 + ?3 ELSE ?2 END, size, mtime_ns, "
+                "ctime_ns FROM objects")
+          .bind(1, defer_used_since_ns)
+          .bind(2, wall_clock_ns())
+          .bind(3, kLastUseGranularityNs)
+          .run();
+      exec("DELETE FROM objects; DELETE FROM actions; DELETE FROM uploads; DELETE FROM pack_journal;"
+           "DELETE FROM pack_jobs; DELETE FROM packs; DELETE FROM pack_members; DELETE FROM lazy_objects;");
+    });
+    return objects;
+  });
+}
+
+std::vector<Id> Index::take_trash(std::int64_t dropped_before_ns) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> gone;
+    in_write_transaction([&] {
+      Statement select(db_,
+                       "DELETE FROM trash WHERE dropped_ns < ? RETURNING output_id, "
+                       "EXISTS (SELECT 1 FROM objects o WHERE o.output_id = trash.output_id)");
+      select.bind(1, dropped_before_ns);
+      while (select.step()) {
+        const auto id = select.id(0);
+        if (id && select.int64(1) == 0) gone.push_back(*id);
+      }
+    });
+    return gone;
+  });
+}
+
+bool Index::has_object(const Id& output_id, bool or_trashed) {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    Statement select(db_, or_trashed ? "SELECT 1 FROM objects WHERE output_id = ?1 "
+                                       "UNION ALL SELECT 1 FROM trash WHERE output_id = ?1"
+                                     : "SELECT 1 FROM objects WHERE output_id = ?");
+    select.bind(1, output_id);
+    return select.step();
+  });
+}
+
+void Index::restore_object(const Id& output_id, const ObjectStamp& stamp, std::int64_t last_used_ns) {
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    Statement(db_,
+              "INSERT OR IGNORE INTO objects (output_id, size, last_used_ns, mtime_ns, ctime_ns) "
+              "VALUES (?, ?, ?, ?, ?)")
+        .bind(1, output_id)
+        .bind(2, static_cast<std::int64_t>(stamp.size))
+        .bind(3, last_used_ns)
+        .bind(4, stamp.mtime_ns)
+        .bind(5, stamp.ctime_ns)
+        .run();
+  });
+}
+
+std::vector<Id> Index::objects_missing_rows() {
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> missing;
+    Statement select(db_,
+                     "SELECT DISTINCT a.output_id FROM actions a "
+                     "WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.output_id = a.output_id)");
+    while (select.step()) {
+      if (const auto id = select.id(0)) missing.push_back(*id);
+    }
+    return missing;
+  });
+}
+
+std::string Index::quick_check() {
+  std::lock_guard lock(mutex_);
+  try {
+    if (!db_) open_connection();
+    Statement check(db_, "PRAGMA quick_check(5)");
+    std::string result;
+    while (check.step()) result += (result.empty() ? "" : "; ") + check.text(0);
+    return result.empty() ? "no answer" : result;
+  } catch (const IndexError& e) {
+    return e.what();
+  }
 }
 
 std::uint64_t Index::journal_uses(const std::string& key, const std::vector<JournalEntry>& entries,

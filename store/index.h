@@ -68,6 +68,13 @@ struct JournalEntry {
   bool miss = false;  // asked for, found nowhere (until a put of the job turns it into a hit)
 };
 
+// An indexed object, for trim and verify.
+struct IndexedObject {
+  Id output_id{};
+  std::int64_t last_used_ns = 0;
+  ObjectStamp stamp;  // its size, and the file's stamp when written
+};
+
 struct KnownPack {
   Id id{};
   std::uint64_t size = 0;
@@ -125,6 +132,7 @@ class Index {
   // Those of `action_ids` still in the upload queue.
   std::vector<Id> still_queued(const std::vector<Id>& action_ids);
   // Marks objects as used at `now_ns`, unless marked within the granularity.
+  // An object in the trash gets its row back.
   void record_uses(const std::vector<Id>& output_ids, std::int64_t now_ns);
   std::optional<std::int64_t> last_used_ns(const Id& output_id);
   void add_to_counters(const std::map<std::string, std::int64_t>& deltas);
@@ -154,6 +162,39 @@ class Index {
   void set_job_pointer(const std::string& key, const std::string& pointer, std::int64_t now_ns);
   void record_pack(const KnownPack& pack);  // `complete` is never taken back
   std::optional<KnownPack> known_pack(const Id& pack_id);
+
+  // Maintenance (store/trim.h, store/verify.h, store/clean.h).
+  // Every indexed object, least recently used first.
+  std::vector<IndexedObject> objects_by_last_use();
+  // Drops objects from the index with the actions that name them, in one
+  // transaction, and lists them in the trash until their files are removed
+  // (take_trash): a process killed in between leaves no row without its
+  // file. Objects used at or after `unless_used_since_ns`, and those with an
+  // upload queued, are kept unless `even_queued` (a damaged object: its
+  // upload goes too). Returns those dropped.
+  std::vector<IndexedObject> drop_objects(const std::vector<Id>& output_ids, std::int64_t unless_used_since_ns,
+                                          bool even_queued = false);
+  // Drops the actions that name these objects (which have no row).
+  void drop_actions_naming(const std::vector<Id>& output_ids);
+  // Drops everything the store holds (actions, objects, the upload queue and
+  // the warming tables; the counters stay), listing the objects in the
+  // trash; those used at or after `defer_used_since_ns` as if dropped an
+  // hour from now (a running go command may still read them).
+  std::uint64_t drop_everything(std::int64_t defer_used_since_ns);
+  // The objects trashed before `dropped_before_ns` that have no row again (a
+  // put or a late use may have brought one back), cleared from the trash:
+  // their files are the caller's to remove.
+  std::vector<Id> take_trash(std::int64_t dropped_before_ns);
+  // Whether the object has a row; with `or_trashed`, also whether it waits
+  // in the trash (its file is not an orphan).
+  bool has_object(const Id& output_id, bool or_trashed = false);
+  // Adds the row of an object that actions name but that has none (a
+  // repair by `gocachefs verify`).
+  void restore_object(const Id& output_id, const ObjectStamp& stamp, std::int64_t last_used_ns);
+  // The objects that actions name but that have no row.
+  std::vector<Id> objects_missing_rows();
+  // PRAGMA quick_check: "ok", or what SQLite found.
+  std::string quick_check();
 
   // How many times this process replaced a damaged database.
   int repairs() const { return repairs_; }

@@ -62,10 +62,11 @@ int Daemon::run() {
     remember_failure(dir, "no remote is set: the lazy mount serves remote objects only");
     return 1;
   }
+  in_use_.emplace(dir);
   objects_ = std::make_unique<ObjectStore>(dir);
   index_ = std::make_unique<Index>(dir / "index.sqlite");
   try {
-    remote_ = make_remote(settings_.remote.url, settings_.remote.options);
+    remote_ = std::make_unique<MeasuredRemote>(make_remote(settings_.remote.url, settings_.remote.options));
   } catch (const std::invalid_argument& e) {
     remember_failure(dir, std::string("remote disabled: ") + e.what());
     return 1;
@@ -73,7 +74,8 @@ int Daemon::run() {
   remote_fingerprint_ = remote_fingerprint(settings_.remote.url);
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
   fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
-  bulk_remote_ = make_remote(settings_.remote.url, bulk_remote_options(settings_.remote.options));
+  bulk_remote_ =
+      std::make_unique<MeasuredRemote>(make_remote(settings_.remote.url, bulk_remote_options(settings_.remote.options)));
   replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_, PackReplay::Mode::kLazy);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
   gets_->use_packs(*replay_);
@@ -223,6 +225,9 @@ void Daemon::flush_counters() {
   deltas["pack_objects_stored"] = static_cast<std::int64_t>(replayed.objects_stored - flushed_replay_.objects_stored);
   deltas["pack_objects_fetched_apart"] =
       static_cast<std::int64_t>(replayed.objects_fetched_apart - flushed_replay_.objects_fetched_apart);
+  for (MeasuredRemote* remote : {remote_.get(), bulk_remote_.get()}) {
+    for (const auto& [name, delta] : remote->take_counter_deltas()) deltas[name] += delta;
+  }
   try {
     const LazyGets::Seen seen = gets_->take_seen();
     index_->record_lazy_objects(seen.served, seen.read);

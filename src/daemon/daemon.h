@@ -22,8 +22,10 @@
 #include "src/config.h"
 #include "src/daemon/lazy_gets.h"
 #include "src/daemon/tool_prefetch.h"
+#include "src/measured_remote.h"
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
+#include "src/store_use.h"
 #include "src/uploader.h"
 #include "src/warming/pack_replay.h"
 #include "store/index.h"
@@ -56,13 +58,14 @@ class Daemon {
 
   Settings settings_;
   int lock_fd_ = -1;  // flock held for the daemon's life: one daemon per store
+  std::optional<StoreUse> in_use_;  // src/store_use.h
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<Index> index_;
-  std::unique_ptr<Remote> remote_;
+  std::unique_ptr<MeasuredRemote> remote_;
   std::string remote_fingerprint_;  // clients with another remote are refused
   std::unique_ptr<RemoteHealth> health_;
   std::unique_ptr<RemoteFetcher> fetcher_;
-  std::unique_ptr<Remote> bulk_remote_;        // for whole packs: a longer timeout
+  std::unique_ptr<MeasuredRemote> bulk_remote_;        // for whole packs: a longer timeout
   std::unique_ptr<PackReplay> replay_;         // the packs clients asked to warm
   std::unique_ptr<LazyGets> gets_;
   std::unique_ptr<LazyFs> fs_;  // after gets_: it calls into them until unmounted

@@ -117,6 +117,26 @@ void HttpRemote::release(CURL* handle) {
 }
 
 RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers) {
+  // Credentials that change: this request's, and the headers that go with
+  // them (a session token) added to a copy of the list.
+  HttpRequestCredentials credentials;
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> request_headers(nullptr, curl_slist_free_all);
+  if (config_.credentials) {
+    if (RemoteResult result = config_.credentials(&credentials); !result.ok()) {
+      result.error = std::string(method) + " " + key + ": " + result.error;
+      return result;
+    }
+    if (!credentials.headers.empty()) {
+      for (const curl_slist* h = headers; h; h = h->next) {
+        request_headers.reset(curl_slist_append(request_headers.release(), h->data));
+      }
+      for (const auto& h : credentials.headers) {
+        request_headers.reset(curl_slist_append(request_headers.release(), h.c_str()));
+      }
+      headers = request_headers.get();
+    }
+  }
+  const std::string& userpwd = config_.credentials ? credentials.userpwd : config_.userpwd;
   const std::string url = config_.base_url + "/" + key;
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
@@ -125,7 +145,7 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, config_.request_timeout_ms);
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, kStallSeconds);
-  if (!config_.userpwd.empty()) curl_easy_setopt(handle, CURLOPT_USERPWD, config_.userpwd.c_str());
+  if (!userpwd.empty()) curl_easy_setopt(handle, CURLOPT_USERPWD, userpwd.c_str());
   if (!config_.aws_sigv4.empty()) curl_easy_setopt(handle, CURLOPT_AWS_SIGV4, config_.aws_sigv4.c_str());
 
   char curl_error[CURL_ERROR_SIZE] = "";

@@ -3,6 +3,7 @@
 // HTTP signed with AWS Signature V4.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,11 +15,22 @@ struct curl_slist;
 
 namespace gocachefs {
 
+// What a request is signed with when the credentials change while the
+// remote lives (S3's temporary ones, refreshed before they expire).
+struct HttpRequestCredentials {
+  std::string userpwd;               // "user:password" (S3: key id and secret)
+  std::vector<std::string> headers;  // e.g. "x-amz-security-token: ..."
+};
+// Fills in the credentials for the next request, or says why there are
+// none (the error never holds a secret).
+using HttpCredentialSource = std::function<RemoteResult(HttpRequestCredentials*)>;
+
 struct HttpConfig {
   std::string base_url;     // without a trailing slash; keys are appended
   std::string description;  // base_url without secrets
   std::string userpwd;      // "user:password" for basic auth or S3 keys
   std::string aws_sigv4;    // "aws:amz:<region>:s3" to sign requests
+  HttpCredentialSource credentials;  // when set, asked before each request instead of userpwd
   std::vector<std::string> headers;
   // Content-Encoding and Accept-Encoding: zstd, which bazel-remote
   // understands. Off for S3, which would keep them as object metadata.

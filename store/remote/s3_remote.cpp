@@ -1,7 +1,6 @@
 #include "store/remote/s3_remote.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <stdexcept>
 
@@ -12,31 +11,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string trim(std::string s) {
-  const auto begin = s.find_first_not_of(" \t\r");
-  if (begin == std::string::npos) return "";
-  return s.substr(begin, s.find_last_not_of(" \t\r") - begin + 1);
-}
-
-// The key = value pairs of one [section] of an INI file such as
-// ~/.aws/credentials.
-std::map<std::string, std::string> ini_section(const std::string& path, const std::string& section) {
-  std::map<std::string, std::string> values;
-  std::ifstream in(path);
-  bool inside = false;
-  for (std::string line; std::getline(in, line);) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      inside = trim(line.substr(1, line.size() - 2)) == section;
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (inside && eq != std::string::npos) values[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
-  }
-  return values;
 }
 
 std::map<std::string, std::string> parse_query(const std::string& query) {
@@ -54,19 +28,12 @@ std::map<std::string, std::string> parse_query(const std::string& query) {
 
 }  // namespace
 
-std::optional<AwsCredentials> find_aws_credentials() {
-  if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty()) {
-    return AwsCredentials{env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")};
-  }
-  std::string file = env("AWS_SHARED_CREDENTIALS_FILE");
-  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/credentials";
-  const std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
-  auto values = ini_section(file, profile);
-  if (values["aws_access_key_id"].empty() || values["aws_secret_access_key"].empty()) return std::nullopt;
-  return AwsCredentials{values["aws_access_key_id"], values["aws_secret_access_key"], values["aws_session_token"]};
+HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options) {
+  return s3_http_config(url, options, nullptr);
 }
 
-HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options) {
+HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options,
+                          std::shared_ptr<AwsCredentialProvider> provider) {
   // s3://bucket/prefix?query
   std::string rest = url.substr(5);
   std::string query;
@@ -100,19 +67,28 @@ HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options) 
   if (!prefix.empty()) config.base_url += "/" + prefix;
   config.description = "s3://" + rest + " (" + config.base_url + ")";
 
-  const auto credentials = find_aws_credentials();
-  if (!credentials) {
-    throw std::invalid_argument("no AWS credentials for " + url +
-                                ": set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE");
+  if (!provider) {
+    try {
+      provider = shared_aws_credential_provider({.region = region});
+    } catch (const AwsCredentialsError& e) {
+      throw std::invalid_argument("S3 remote " + config.description + ": " + e.what());
+    }
   }
-  config.userpwd = credentials->access_key_id + ":" + credentials->secret_access_key;
+  // Asked before each request: temporary credentials change under us.
+  config.credentials = [provider](HttpRequestCredentials* out) {
+    std::string error;
+    const auto credentials = provider->current(&error);
+    if (!credentials) return RemoteResult::failed(error);
+    out->userpwd = credentials->access_key_id + ":" + credentials->secret_access_key;
+    if (!credentials->session_token.empty()) {
+      out->headers.push_back("x-amz-security-token: " + credentials->session_token);
+    }
+    return RemoteResult{};
+  };
   config.aws_sigv4 = "aws:amz:" + region + ":s3";
   config.zstd_headers = false;
   // S3 wants the payload's hash in a header; curl signs whatever is there.
   config.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
-  if (!credentials->session_token.empty()) {
-    config.headers.push_back("x-amz-security-token: " + credentials->session_token);
-  }
   for (const auto& h : options.extra_headers) config.headers.push_back(h);
   config.connect_timeout_ms = options.connect_timeout_ms;
   config.request_timeout_ms = options.request_timeout_ms;

@@ -82,6 +82,9 @@ class Machine {
   }
 
   void set_remote(std::string url) { remote_url_ = std::move(url); }
+  // The next go command starts from an empty GOCACHE, as on a new machine
+  // that shares the store.
+  void forget_gocache() const { fs::remove_all(dir_ / "gocache"); }
   std::string store() const { return dir_ / "store"; }
   std::string log() const { return read_file(store() + "/gocachefs.log"); }
 

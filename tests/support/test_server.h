@@ -14,7 +14,8 @@ namespace gocachefs::testing {
 
 class TestServer {
  public:
-  // Starts `kind` (nginx, minio, bazel-remote, fault) with `args`; nullopt
+  // Starts `kind` (nginx, minio, bazel-remote, fault, oidc, aws-metadata,
+  // ec2-metadata-mock; see scripts/test_server.sh) with `args`; nullptr
   // with `why` set when the server is not installed on this machine.
   static std::unique_ptr<TestServer> start(const std::string& kind, const std::vector<std::string>& args,
                                            std::string* why);
@@ -22,7 +23,7 @@ class TestServer {
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
 
-  // A value that `start` printed: url, bucket, access_key, secret_key.
+  // A value that `start` printed: url, bucket, access_key, secret_key, token...
   std::string get(const std::string& key) const { return values_.count(key) ? values_.at(key) : ""; }
   std::string url() const { return get("url"); }
   const std::string& dir() const { return dir_->path(); }

@@ -11,7 +11,7 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     for (const char* name : {"GOCACHEFS_DIR", "XDG_CACHE_HOME", "HOME", "GOCACHEFS_LOG_FILE", "GOCACHEFS_LOG_LEVEL",
                              "GOCACHEFS_UPLOAD_WAIT", "GOCACHEFS_REMOTE_READ_ONLY", "GOCACHEFS_REMOTE",
-                             "GOCACHEFS_LAZY"}) {
+                             "GOCACHEFS_LAZY", "GOCACHEFS_MAX_AGE", "GOCACHEFS_MAX_SIZE"}) {
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
       unsetenv(name);
     }
@@ -91,6 +91,28 @@ TEST_F(ConfigTest, LazyIsAutoUnlessSaidOtherwise) {
   EXPECT_EQ(resolve_settings(Flags{.lazy = "on"}).lazy, LazyMode::kOn) << "the flag wins";
   setenv("GOCACHEFS_LAZY", "yes", 1);
   expect_settings_error(Flags{}, "GOCACHEFS_LAZY=\"yes\" is not understood: use auto, on or off");
+}
+
+
+TEST_F(ConfigTest, TrimPolicyFromFlagsOrEnvironment) {
+  setenv("HOME", "/home/u", 1);
+  const TrimPolicy defaults = resolve_settings(Flags{}).trim;
+  EXPECT_EQ(defaults.max_age, std::chrono::hours(24 * 5));
+  EXPECT_EQ(defaults.max_size, 0u);
+  const TrimPolicy flags = resolve_settings(Flags{.max_age = "36h", .max_size = "20GiB"}).trim;
+  EXPECT_EQ(flags.max_age, std::chrono::hours(36));
+  EXPECT_EQ(flags.max_size, 20ULL << 30);
+  setenv("GOCACHEFS_MAX_AGE", "90m", 1);
+  setenv("GOCACHEFS_MAX_SIZE", "500MB", 1);
+  EXPECT_EQ(resolve_settings(Flags{}).trim.max_age, std::chrono::minutes(90));
+  EXPECT_EQ(resolve_settings(Flags{}).trim.max_size, 500'000'000u);
+  EXPECT_EQ(resolve_settings(Flags{.max_age = "2d"}).trim.max_age, std::chrono::hours(48));  // the flag wins
+  setenv("GOCACHEFS_MAX_AGE", "5", 1);  // no unit: ambiguous
+  expect_settings_error(Flags{}, "GOCACHEFS_MAX_AGE \"5\" is not an age");
+  unsetenv("GOCACHEFS_MAX_AGE");
+  expect_settings_error(Flags{.max_size = "lots"}, "--max-size \"lots\" is not a size");
+  unsetenv("GOCACHEFS_MAX_SIZE");
+  EXPECT_GT(resolve_settings(Flags{.max_age = "0"}).trim.max_age, std::chrono::hours(24 * 365 * 100));  // no limit
 }
 
 }  // namespace gocachefs

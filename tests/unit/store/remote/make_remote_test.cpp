@@ -6,6 +6,7 @@
 
 #include "store/remote/remote.h"
 #include "store/remote/s3_remote.h"
+#include "tests/support/aws_env.h"
 #include "tests/support/subprocess.h"
 
 namespace gocachefs {
@@ -14,31 +15,19 @@ namespace {
 using testing::TempDir;
 using testing::write_file;
 
-// Sets environment variables for one test and restores them after.
-class ScopedEnv {
- public:
-  explicit ScopedEnv(std::map<std::string, std::string> values) {
-    for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
-      if (const char* old = std::getenv(name)) saved_[name] = old;
-      unsetenv(name);
-    }
-    for (const auto& [k, v] : values) setenv(k.c_str(), v.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                             "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
-      unsetenv(name);
-    }
-    for (const auto& [k, v] : saved_) setenv(k.c_str(), v.c_str(), 1);
-  }
-
- private:
-  std::map<std::string, std::string> saved_;
-};
+// A clean AWS environment (no machine credentials, no IMDS) with these.
+using ScopedEnv = testing::ScopedAwsEnv;
 
 const std::map<std::string, std::string> kKeys = {{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
                                                   {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"}};
+
+// What the S3 remote signs its next request with.
+HttpRequestCredentials request_credentials(const HttpConfig& config) {
+  HttpRequestCredentials credentials;
+  EXPECT_TRUE(config.userpwd.empty()) << "S3 credentials must be taken per request";
+  EXPECT_TRUE(config.credentials && config.credentials(&credentials).ok());
+  return credentials;
+}
 
 TEST(MakeRemoteTest, ChoosesTheBackendByScheme) {
   TempDir dir;
@@ -76,7 +65,7 @@ TEST(S3ConfigTest, EndpointMeansPathStyle) {
   const HttpConfig c = s3_http_config("s3://builds/go/cache?endpoint=http://127.0.0.1:9000/&region=eu-west-3", {});
   EXPECT_EQ(c.base_url, "http://127.0.0.1:9000/builds/go/cache");
   EXPECT_EQ(c.aws_sigv4, "aws:amz:eu-west-3:s3");
-  EXPECT_EQ(c.userpwd, "AKIDEXAMPLE:wJalrXUtnFEMI-secret");
+  EXPECT_EQ(request_credentials(c).userpwd, "AKIDEXAMPLE:wJalrXUtnFEMI-secret");
   EXPECT_FALSE(c.zstd_headers);
   EXPECT_EQ(c.description.find("wJalrXUtnFEMI"), std::string::npos);
 }
@@ -98,10 +87,10 @@ TEST(S3ConfigTest, CredentialsFromTheProfileInTheCredentialsFile) {
              "aws_session_token = citoken\n");
   {
     ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir / "credentials"}});
-    EXPECT_EQ(s3_http_config("s3://b", {}).userpwd, "DEFAULTKEY:defaultsecret");
+    EXPECT_EQ(request_credentials(s3_http_config("s3://b", {})).userpwd, "DEFAULTKEY:defaultsecret");
   }
   ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir / "credentials"}, {"AWS_PROFILE", "ci"}});
-  const HttpConfig c = s3_http_config("s3://b", {});
+  const HttpRequestCredentials c = request_credentials(s3_http_config("s3://b", {}));
   EXPECT_EQ(c.userpwd, "CIKEY:cisecret");
   EXPECT_NE(std::find(c.headers.begin(), c.headers.end(), "x-amz-security-token: citoken"), c.headers.end());
 }
