@@ -3,7 +3,7 @@
 //   gocachefs [options]          speak the protocol on stdin/stdout (cmd/go runs this)
 //   gocachefs stats [options]    show what the store holds and how it served
 //   gocachefs daemon [options]   serve the lazy mount (started on demand; see src/daemon/daemon.h)
-//   gocachefs stop|trim|verify|clean|doctor   looking after the store (src/store_commands.h, src/doctor.h)
+//   gocachefs stop|trim|verify|clean|doctor   looking after the store (src/store_commands.h, src/doctor/doctor.h)
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,7 +21,7 @@
 #include "src/config.h"
 #include "src/daemon/daemon.h"
 #include "src/daemon/daemon_socket.h"
-#include "src/doctor.h"
+#include "src/doctor/doctor.h"
 #include "src/logging.h"
 #include "src/session.h"
 #include "src/stats.h"

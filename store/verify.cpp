@@ -5,7 +5,10 @@
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <atomic>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "store/eviction.h"
@@ -64,31 +67,35 @@ VerifyReport verify_store(Index& index, ObjectStore& objects, const VerifyOption
   std::uint64_t total_bytes = 0;
   for (const auto& object : indexed) total_bytes += object.stamp.size;
   std::set<Id> known;
+  for (const auto& object : indexed) known.insert(object.output_id);
+  // Hashing is the work: one thread per core (SHA-256 runs at ~750 MiB/s a
+  // core on a warm page cache).
+  std::mutex mutex;  // guards `report`, `bad` and the progress callback
   std::vector<Id> bad;
-  for (const auto& object : indexed) {
-    known.insert(object.output_id);
-    std::optional<ObjectStamp> stamp;
-    switch (check_file(objects, object.output_id, object.stamp.size, options.quick, &stamp)) {
-      case FileState::kGood:
-        if (*stamp != object.stamp) index.record_stamp(object.output_id, *stamp);
-        break;
-      case FileState::kMissing:
-        ++report.missing_files;
-        bad.push_back(object.output_id);
-        break;
-      case FileState::kWrongSize:
-        ++report.wrong_size;
-        bad.push_back(object.output_id);
-        break;
-      case FileState::kCorrupt:
-        ++report.corrupt;
-        bad.push_back(object.output_id);
-        break;
+  std::atomic<std::size_t> next = 0;
+  auto check_some = [&] {
+    for (std::size_t i; (i = next++) < indexed.size();) {
+      const IndexedObject& object = indexed[i];
+      std::optional<ObjectStamp> stamp;
+      const FileState state = check_file(objects, object.output_id, object.stamp.size, options.quick, &stamp);
+      if (state == FileState::kGood && *stamp != object.stamp) index.record_stamp(object.output_id, *stamp);
+      std::lock_guard lock(mutex);
+      switch (state) {
+        case FileState::kGood: break;
+        case FileState::kMissing: ++report.missing_files; break;
+        case FileState::kWrongSize: ++report.wrong_size; break;
+        case FileState::kCorrupt: ++report.corrupt; break;
+      }
+      if (state != FileState::kGood) bad.push_back(object.output_id);
+      ++report.objects_checked;
+      report.bytes_checked += object.stamp.size;
+      if (options.progress) options.progress(report.objects_checked, indexed.size(), report.bytes_checked, total_bytes);
     }
-    ++report.objects_checked;
-    report.bytes_checked += object.stamp.size;
-    if (options.progress) options.progress(report.objects_checked, indexed.size(), report.bytes_checked, total_bytes);
-  }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(check_some);
+  check_some();
+  for (auto& thread : threads) thread.join();
   // Damaged files go at once: nobody should read them.
   index.drop_objects(bad, kAny, /*even_queued=*/true);
   remove_trashed_files(index, objects, kAny);
