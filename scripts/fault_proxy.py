@@ -13,6 +13,9 @@ behaviour while a build runs:
     corrupt    forward GETs with one byte of the body flipped
     garbage    answer GETs with 200 and bytes that are no cache entry
     reset      close the connection without an answer
+    range_long     answer range GETs with 206 and the asked Content-Range, but the
+                   body from the asked offset to the entry's end (longer than asked)
+    range_shifted  answer range GETs with 206 for a range one byte later than asked
 Listens on 127.0.0.1 only.
 """
 import http.client
@@ -58,12 +61,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if current == "garbage" and self.command == "GET":
             self.reply(200, b"\x00not a cache entry\xff" * 100)
             return
+        asked = self.asked_range() if current.startswith("range_") and self.command == "GET" else None
         upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        if asked:
+            headers.pop("Range", None)  # the whole entry, to cut the wrong piece from
         upstream.request(self.command, UPSTREAM.path + self.path, body=body, headers=headers)
         response = upstream.getresponse()
         data = response.read()
         upstream.close()
+        if asked and response.status == 200:
+            first, last = asked
+            if current == "range_long":
+                self.reply(206, data[first:], "bytes %d-%d/%d" % (first, last, len(data)))
+            else:
+                self.reply(206, data[first + 1 : last + 2], "bytes %d-%d/%d" % (first + 1, last + 1, len(data)))
+            return
         if self.command == "GET" and response.status == 200 and data:
             if current == "truncate":
                 self.send_response(200)
@@ -76,11 +89,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if current == "corrupt":
                 middle = len(data) // 2
                 data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
-        self.reply(response.status, data)
+        self.reply(response.status, data, response.getheader("Content-Range"))
 
-    def reply(self, status, data):
+    def asked_range(self):
+        spec = self.headers.get("Range", "")
+        if not spec.startswith("bytes=") or "," in spec:
+            return None
+        first, _, last = spec[6:].partition("-")
+        return (int(first), int(last)) if first.isdigit() and last.isdigit() else None
+
+    def reply(self, status, data, content_range=None):
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
+        if content_range:
+            self.send_header("Content-Range", content_range)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

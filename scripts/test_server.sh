@@ -4,6 +4,8 @@
 #
 #   scripts/test_server.sh start nginx DIR [USER:PASSWORD | bearer:TOKEN]
 #                                                             WebDAV PUT, basic or bearer auth if given
+#   scripts/test_server.sh start nginx-default-limit DIR      the same with nginx's default body limit (1 MiB:
+#                                                             larger PUTs get 413), as a recipe that forgets it has
 #   scripts/test_server.sh start minio DIR [OIDC_URL CLIENT_ID]
 #                                                             S3, checks signatures; STS AssumeRole, and
 #                                                             AssumeRoleWithWebIdentity with that OpenID provider
@@ -40,8 +42,8 @@ wait_for() {  # url
   exit 1
 }
 
-start_nginx() {
-  local port credentials=${1:-}
+start_nginx() {  # [credentials] [client_max_body_size line]
+  local port credentials=${1:-} body_limit=${2-client_max_body_size 0;}
   port=$(free_port)
   mkdir -p "$dir/data" "$dir/temp"
   local auth=""
@@ -60,7 +62,7 @@ events { worker_connections 512; }
 http {
   access_log $dir/access.log;
   client_body_temp_path $dir/temp;
-  client_max_body_size 0;
+  $body_limit
   server {
     listen 127.0.0.1:$port;
     location / {
@@ -235,6 +237,7 @@ case $command in
     mkdir -p "$dir"
     case $kind in
       nginx) start_nginx "${4:-}" ;;
+      nginx-default-limit) start_nginx "" "" ;;
       minio) start_minio "${4:-}" "${5:-}" ;;
       oidc) start_oidc ;;
       aws-metadata) start_aws_metadata "${4:?MinIO URL}" "${5:?access key}" "${6:?secret key}" ;;

@@ -32,9 +32,10 @@ Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings 
     : objects_(objects), index_(index), remote_(remote), settings_(settings), base_(base) {
   if (remote_) {
     health_ = std::make_unique<RemoteHealth>(remote_->describe());
-    fetcher_ = std::make_unique<RemoteFetcher>(objects_, index_, *remote_, *health_);
+    fetcher_ = std::make_unique<RemoteFetcher>(objects_, index_, *remote_, *health_, settings_.trust);
     if (!settings_.read_only) {
-      uploader_ = std::make_unique<Uploader>(objects_, index_, *remote_, *health_, settings_.upload_threads);
+      uploader_ = std::make_unique<Uploader>(objects_, index_, *remote_, *health_, settings_.upload_threads,
+                                             settings_.trust.keys);
     }
   }
   flusher_ = std::thread([this] { flush_periodically(); });
@@ -75,7 +76,7 @@ void Cache::use_packs(const PackSettings& settings, Remote& bulk) {
   bulk_remote_ = &bulk;
   if (!remote_ || !packs_.replay) return;
   // Here unless the daemon does it (started here after all if it cannot be had).
-  replay_ = std::make_unique<PackReplay>(objects_, index_, bulk, *health_);
+  replay_ = std::make_unique<PackReplay>(objects_, index_, bulk, *health_, PackReplay::Mode::kEager, settings_.trust);
   if (lazy_) {
     lazy_->warm(pack_keys());
   } else {
@@ -271,7 +272,7 @@ void Cache::finish_warming() {
   if (!packs_.write || !bulk_remote_) return;
   flush();  // the journal, in full
   if (lazy_) lazy_->flush();  // and what the mount saw of this job's reads
-  const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_);
+  const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_, settings_.trust.keys.get());
   pack_bytes_written_ += static_cast<std::int64_t>(published.pack_bytes);
   if (published.skipped > 0) {
     spdlog::info("packs: {} actions left out of the pack: their objects were never read whole here", published.skipped);
@@ -326,6 +327,8 @@ void Cache::flush() {
       add_new("remote_fetch_bytes", fetcher_->bytes_fetched(), flushed_fetch_bytes_);
       add_new("remote_records_ahead", fetcher_->records_fetched_ahead(), flushed_records_ahead_);
       add_new("remote_records_ahead_used", fetcher_->records_used_ahead(), flushed_records_used_);
+      add_new("remote_records_rejected", fetcher_->records_rejected(), flushed_records_rejected_);
+      add_new("remote_objects_refused", fetcher_->objects_refused(), flushed_objects_refused_);
     }
     if (replay_) {
       const PackReplayCounters now = replay_->counters();
@@ -333,6 +336,9 @@ void Cache::flush() {
       add_new("pack_bytes_fetched", now.pack_bytes, flushed_replay_.pack_bytes);
       add_new("pack_objects_stored", now.objects_stored, flushed_replay_.objects_stored);
       add_new("pack_objects_fetched_apart", now.objects_fetched_apart, flushed_replay_.objects_fetched_apart);
+      add_new("remote_packs_rejected", now.packs_rejected, flushed_replay_.packs_rejected);
+      deltas["remote_objects_refused"] += static_cast<std::int64_t>(now.objects_refused - flushed_replay_.objects_refused);
+      flushed_replay_.objects_refused = now.objects_refused;
     }
     deltas["pack_bytes_written"] = pack_bytes_written_.exchange(0);
     deltas["pack_actions_used"] = static_cast<std::int64_t>(deltas_from_journal);

@@ -21,6 +21,7 @@
 #include "src/warming/pack_keys.h"
 #include "src/warming/pack_replay.h"
 #include "store/remote/remote.h"
+#include "store/remote_trust.h"
 
 namespace gocachefs {
 
@@ -43,6 +44,7 @@ struct RemoteSettings {
   bool read_only = false;                              // fetch, never upload
   std::chrono::milliseconds upload_wait{60000};       // how long close waits for uploads
   int upload_threads = 4;
+  RemoteTrust trust;  // what is accepted from the remote; its keys sign what is sent
 };
 
 // A store that is read, never written: a warm cache on a shared read-only
@@ -172,6 +174,8 @@ class Cache {
   std::uint64_t flushed_fetch_bytes_ = 0;
   std::uint64_t flushed_records_ahead_ = 0;
   std::uint64_t flushed_records_used_ = 0;
+  std::uint64_t flushed_records_rejected_ = 0;
+  std::uint64_t flushed_objects_refused_ = 0;
   std::uint64_t flushed_upload_bytes_ = 0;
   std::uint64_t flushed_uploads_ = 0;
   std::uint64_t flushed_upload_object_bytes_ = 0;

@@ -1,10 +1,15 @@
 #include "src/config.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <initializer_list>
 #include <optional>
 #include <thread>
@@ -67,7 +72,41 @@ std::optional<double> with_unit(const std::string& text, std::initializer_list<s
   return std::nullopt;
 }
 
+// A size in bytes, or with a unit (binary or decimal); empty on a bad value.
+std::optional<double> size_setting(const std::string& text) {
+  constexpr double k = 1024;
+  return with_unit(text,
+                   {{"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"KiB", k}, {"MiB", k * k},
+                    {"GiB", k * k * k}, {"TiB", k * k * k * k}, {"K", k}, {"M", k * k}, {"G", k * k * k},
+                    {"T", k * k * k * k}},
+                   1);
+}
+
 }  // namespace
+
+std::shared_ptr<const SigningKeys> load_signing_keys(const std::filesystem::path& file, const std::string& from) {
+  const std::string named = from + " " + file.string();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    throw SettingsError(named + " cannot be read: " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) throw SettingsError(named + " is not a file");
+  if ((st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw SettingsError(named + " has mode " + mode +
+                        ": others may read or change the signing keys; make it private: chmod 600 " + file.string());
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw SettingsError(named + " cannot be read");
+  try {
+    return std::make_shared<const SigningKeys>(SigningKeys::parse(text.str()));
+  } catch (const std::invalid_argument& e) {
+    throw SettingsError(named + ": " + e.what());
+  }
+}
 
 std::filesystem::path resolve_store_dir(const std::string& flag) {
   std::filesystem::path dir;
@@ -117,6 +156,22 @@ RemoteConfig resolve_remote(const Flags& flags) {
     wait = from_env.empty() ? 60 : seconds_setting(from_env, "GOCACHEFS_UPLOAD_WAIT");
   }
   config.settings.upload_wait = std::chrono::milliseconds(static_cast<long long>(wait * 1000));
+  std::string from;
+  config.signing_key_file =
+      flag_or_env(flags.signing_key_file, "--signing-key-file", "GOCACHEFS_SIGNING_KEY_FILE", &from);
+  if (!config.signing_key_file.empty()) {
+    config.signing_key_file = std::filesystem::absolute(config.signing_key_file);  // the daemon runs elsewhere
+    config.settings.trust.keys = load_signing_keys(config.signing_key_file, from);
+  }
+  const std::string max_object =
+      flag_or_env(flags.max_object_size, "--max-object-size", "GOCACHEFS_MAX_OBJECT_SIZE", &from);
+  if (!max_object.empty()) {
+    const auto bytes = size_setting(max_object);
+    if (!bytes || *bytes < 1 || *bytes > 1e18) {
+      throw SettingsError(from + " \"" + max_object + "\" is not a size: use bytes or a number with MiB, GiB, MB, GB, ... as 4GiB");
+    }
+    config.settings.trust.max_object_size = static_cast<std::uint64_t>(*bytes);
+  }
   return config;
 }
 
@@ -132,12 +187,7 @@ TrimPolicy resolve_trim_policy(const Flags& flags) {
                                    : std::chrono::nanoseconds(static_cast<std::int64_t>(*seconds * 1e9));
   }
   if (const std::string size = flag_or_env(flags.max_size, "--max-size", "GOCACHEFS_MAX_SIZE", &from); !size.empty()) {
-    constexpr double k = 1024;
-    const auto bytes = with_unit(size,
-                                 {{"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"KiB", k},
-                                  {"MiB", k * k}, {"GiB", k * k * k}, {"TiB", k * k * k * k}, {"K", k}, {"M", k * k},
-                                  {"G", k * k * k}, {"T", k * k * k * k}},
-                                 1);
+    const auto bytes = size_setting(size);
     if (!bytes || *bytes > 1e18) {
       throw SettingsError(from + " \"" + size + "\" is not a size: use bytes or a number with MiB, GiB, MB, GB, ... as 20GiB (0: no cap)");
     }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -30,6 +31,8 @@ struct Flags {
   std::string remote;
   bool remote_read_only = false;
   std::vector<std::string> remote_headers;
+  std::string signing_key_file;
+  std::string max_object_size;  // e.g. "4GiB"
   double upload_wait_seconds = -1;
   std::string lazy;
   std::string mount;
@@ -49,6 +52,7 @@ struct RemoteConfig {
   std::string url;  // empty: no remote
   RemoteOptions options;
   RemoteSettings settings;
+  std::filesystem::path signing_key_file;  // empty: records are not signed
 };
 
 struct Settings {
@@ -77,8 +81,14 @@ std::filesystem::path resolve_log_file(const std::string& flag);
 std::string resolve_log_level(const std::string& flag);
 // Flags first, then GOCACHEFS_REMOTE, GOCACHEFS_REMOTE_READ_ONLY,
 // GOCACHEFS_REMOTE_TOKEN (never a flag: flags show in `ps`) and
-// GOCACHEFS_UPLOAD_WAIT.
+// GOCACHEFS_UPLOAD_WAIT; --signing-key-file/GOCACHEFS_SIGNING_KEY_FILE (see
+// load_signing_keys) and --max-object-size/GOCACHEFS_MAX_OBJECT_SIZE.
 RemoteConfig resolve_remote(const Flags& flags);
+// The signing keys in `file` (store/record_signing.h for the format). A file
+// that others may read or anyone but its owner may write is refused, as ssh
+// refuses such private keys: a key others can read signs nothing. `from`
+// names the setting, for the message. Throws SettingsError.
+std::shared_ptr<const SigningKeys> load_signing_keys(const std::filesystem::path& file, const std::string& from);
 // --max-age/GOCACHEFS_MAX_AGE ("5d", "36h", "90m", "600s"; 0: no age limit;
 // default 5 days) and --max-size/GOCACHEFS_MAX_SIZE ("20GiB", "500MB", bytes;
 // 0 or unset: no cap).

@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
   app.add_flag("--remote-read-only", flags.remote_read_only,
                "Fetch from the remote, never upload (default: $GOCACHEFS_REMOTE_READ_ONLY=1)");
   app.add_option("--remote-header", flags.remote_headers, "Extra HTTP header \"Name: value\" (repeatable)");
+  app.add_option("--signing-key-file", flags.signing_key_file,
+                 "Sign what is uploaded and accept only signed records and packs: a file of lines \"KEYID SECRET\", "
+                 "the first signs, all verify (default: $GOCACHEFS_SIGNING_KEY_FILE, else none)");
+  app.add_option("--max-object-size", flags.max_object_size,
+                 "Refuse remote entries declaring a larger object: 4GiB, ... (default: $GOCACHEFS_MAX_OBJECT_SIZE, "
+                 "else 4GiB)");
   app.add_option("--upload-wait", flags.upload_wait_seconds,
                  "Seconds the go command's exit waits for queued uploads (default: $GOCACHEFS_UPLOAD_WAIT, else 60)")
       ->check(CLI::Range(0.0, 86400.0));

@@ -52,7 +52,7 @@ RemoteResult MeasuredRemote::measured(const char* what, const std::string& key,
       std::min<std::size_t>(whole_ms == 0 ? 0 : std::bit_width(whole_ms), kLatencyBuckets - 1);
   ++latency_[bucket];
   if (spdlog::should_log(spdlog::level::debug)) {
-    static constexpr const char* kStatus[] = {"ok", "not found", "failed", "refused"};
+    static constexpr const char* kStatus[] = {"ok", "not found", "failed", "refused", "rejected", "local error"};
     spdlog::debug("remote {} {}: {} in {:.1f} ms{}{}", what, key, kStatus[result.status], ms,
                   result.error.empty() ? "" : ": ", result.error);
   }

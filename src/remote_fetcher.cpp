@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "src/cache.h"
+#include "store/free_space.h"
 #include "store/remote/cas_encoding.h"
 #include "store/sha256.h"
 
@@ -18,8 +19,14 @@ constexpr std::size_t kMaxFetchedAhead = 1024;
 constexpr std::size_t kAheadThreads = 4;
 }  // namespace
 
-RemoteFetcher::RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health)
-    : objects_(objects), index_(index), remote_(remote), health_(health), ahead_(kAheadThreads, kMaxFetchedAhead) {}
+RemoteFetcher::RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health,
+                             RemoteTrust trust)
+    : objects_(objects),
+      index_(index),
+      remote_(remote),
+      health_(health),
+      trust_(std::move(trust)),
+      ahead_(kAheadThreads, kMaxFetchedAhead) {}
 
 RemoteFetcher::~RemoteFetcher() { stopping_ = true; }
 
@@ -94,9 +101,17 @@ std::optional<ActionRecord> RemoteFetcher::download_record(const Id& action_id) 
     return std::nullopt;
   }
   bytes_fetched_ += record_bytes.size();
-  auto decoded = decode_action_record(record_bytes);
-  if (!decoded) {
+  RecordProblem problem = RecordProblem::kNone;
+  auto decoded = decode_action_record(record_bytes, action_id, trust_, &problem);
+  if (problem == RecordProblem::kMalformed) {
     health_.failed(RemoteResult::failed("ac/" + to_hex(action_id) + " is not an action record"));
+    return std::nullopt;
+  }
+  if (!decoded) {
+    // The remote answered; what it holds is not to be trusted: a miss.
+    health_.succeeded();
+    records_rejected_.refuse(describe(problem), "remote record ac/" + to_hex(action_id) + " refused: " +
+                                                    describe(problem) + "; answered as a miss");
     return std::nullopt;
   }
   health_.succeeded();
@@ -143,14 +158,31 @@ std::optional<ObjectStamp> RemoteFetcher::local_object(const ActionRecord& recor
 
 std::optional<ObjectStamp> RemoteFetcher::store_object(const ActionRecord& record) {
   const std::string key = "cas/" + to_hex(record.output_id);
+  // A size from a pack or the mount, checked as records' are; then the disk.
+  if (record.size > trust_.max_object_size) {
+    objects_refused_.refuse("too large", key + " refused: " + std::to_string(record.size) +
+                                             " bytes is over --max-object-size; answered as a miss");
+    return std::nullopt;
+  }
+  if (!has_room_for(objects_.temp_dir(), record.size)) {
+    objects_refused_.refuse("no room", key + " (" + std::to_string(record.size) + " bytes) not fetched: the store's disk " +
+                                           "would keep less than " + std::to_string(kFetchReserveBytes >> 20) +
+                                           " MiB free; answered as a miss");
+    return std::nullopt;
+  }
   try {
     auto writer = objects_.begin_write(record.output_id, record.size);
     if (record.inlines_whole_object()) {
       writer->append(record.inline_bytes.data(), record.inline_bytes.size());
     } else {
       std::uint64_t entry_bytes = 0;
+      bool overran = false;
+      // Cut off at the declared size: a zstd bomb gets no further.
       CasDecoder decoder([&](const char* data, std::size_t size) {
-        if (writer->size() + size > record.size) return false;  // longer than the object: garbage
+        if (writer->size() + size > record.size) {
+          overran = true;
+          return false;
+        }
         writer->append(data, size);
         return true;
       });
@@ -160,6 +192,12 @@ std::optional<ObjectStamp> RemoteFetcher::store_object(const ActionRecord& recor
       });
       if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
       bytes_fetched_ += entry_bytes;
+      if (overran) {
+        objects_refused_.refuse("longer than declared", key + " refused: it decodes to more than the " +
+                                                            std::to_string(record.size) +
+                                                            " bytes its record declares; answered as a miss");
+        return std::nullopt;
+      }
       if (!result.ok()) {
         // A record whose object is missing is a broken remote entry, not a
         // sick remote: it is a miss and the build puts it again.
@@ -168,6 +206,10 @@ std::optional<ObjectStamp> RemoteFetcher::store_object(const ActionRecord& recor
       }
     }
     return objects_.commit(*writer, record.output_id, record.size);  // verifies size and SHA-256
+  } catch (const std::system_error& e) {
+    // Our disk (a temp file, a rename), not the remote: the breaker must not trip.
+    health_.failed({RemoteResult::kLocalError, key + " could not be stored here: " + e.what()});
+    return std::nullopt;
   } catch (const std::exception& e) {
     health_.failed(RemoteResult::failed(key + " rejected, not kept: " + e.what()));
     return std::nullopt;

@@ -8,6 +8,11 @@
 // "stdout" sub-entry: a second round trip in a row for every cached
 // compile. The fetcher asks for that record as soon as it has the first, in
 // the background, so that the second get finds it in hand.
+//
+// What the remote says is checked before it costs anything (RemoteTrust): a
+// record of another action, unsigned when a key is set, or declaring an
+// object over the maximum size is a miss; so is an object the disk has no
+// room for. Each refusal is counted and logged once per kind.
 #pragma once
 
 #include <deque>
@@ -16,18 +21,20 @@
 #include <optional>
 
 #include "src/remote_health.h"
+#include "src/remote_refusals.h"
 #include "src/single_flight.h"
 #include "src/thread_pool.h"
 #include "store/action_record.h"
 #include "store/index.h"
 #include "store/object_store.h"
 #include "store/remote/remote.h"
+#include "store/remote_trust.h"
 
 namespace gocachefs {
 
 class RemoteFetcher {
  public:
-  RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health);
+  RemoteFetcher(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, RemoteTrust trust = {});
   ~RemoteFetcher();  // drops the fetches ahead not yet started
 
   // The action's entry, now stored locally with its original put time; empty
@@ -51,6 +58,9 @@ class RemoteFetcher {
   // Sub-entry records fetched ahead, and how many of them a get then used.
   std::uint64_t records_fetched_ahead() const { return records_fetched_ahead_; }
   std::uint64_t records_used_ahead() const { return records_used_ahead_; }
+  // Records refused (not trusted), and objects refused (too large, no room).
+  std::uint64_t records_rejected() const { return records_rejected_.count(); }
+  std::uint64_t objects_refused() const { return objects_refused_.count(); }
 
  private:
   std::optional<ActionEntry> fetch_once(const Id& action_id);
@@ -63,6 +73,9 @@ class RemoteFetcher {
   Index& index_;
   Remote& remote_;
   RemoteHealth& health_;
+  const RemoteTrust trust_;
+  RemoteRefusals records_rejected_;
+  RemoteRefusals objects_refused_;
   SingleFlight<Id, std::optional<ActionEntry>> action_flights_;
   SingleFlight<Id, std::optional<ObjectStamp>> object_flights_;
   SingleFlight<Id, std::optional<ActionRecord>> record_flights_;

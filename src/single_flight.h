@@ -17,11 +17,20 @@ class SingleFlight {
   Value run(const Key& key, const std::function<Value()>& work) {
     std::unique_lock lock(mutex_);
     if (auto it = flights_.find(key); it != flights_.end()) {
-      auto shared = it->second;
+      ++it->second.joined;
+      auto shared = it->second.result;
       lock.unlock();
       return shared.get();
     }
     return start(key, work, lock);
+  }
+
+  // How many callers have joined the key's running flight (0 when none
+  // runs): tests know from it that everyone is waiting.
+  std::size_t joined(const Key& key) {
+    std::lock_guard lock(mutex_);
+    const auto it = flights_.find(key);
+    return it == flights_.end() ? 0 : it->second.joined;
   }
 
   // Runs the work unless someone is running it already (then: empty, at once).
@@ -34,7 +43,7 @@ class SingleFlight {
  private:
   Value start(const Key& key, const std::function<Value()>& work, std::unique_lock<std::mutex>& lock) {
     std::promise<Value> promise;
-    flights_.emplace(key, promise.get_future().share());
+    flights_.emplace(key, Flight{promise.get_future().share()});
     lock.unlock();
     Value value;
     try {
@@ -53,8 +62,12 @@ class SingleFlight {
     std::lock_guard lock(mutex_);
     flights_.erase(key);
   }
+  struct Flight {
+    std::shared_future<Value> result;
+    std::size_t joined = 0;  // callers waiting for it besides the one running it
+  };
   std::mutex mutex_;
-  std::map<Key, std::shared_future<Value>> flights_;
+  std::map<Key, Flight> flights_;
 };
 
 }  // namespace gocachefs

@@ -74,6 +74,14 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
            std::to_string(counter(totals, "remote_refusals")) + " refused; latency p50 " + quantile(0.5) + ", p90 " +
            quantile(0.9) + ", p99 " + quantile(0.99) + "\n";
   }
+  const std::int64_t records_rejected = counter(totals, "remote_records_rejected"),
+                     packs_rejected = counter(totals, "remote_packs_rejected"),
+                     objects_refused = counter(totals, "remote_objects_refused");
+  if (records_rejected + packs_rejected + objects_refused > 0) {
+    out += "refused:  " + std::to_string(records_rejected) + " remote records and " + std::to_string(packs_rejected) +
+           " packs or pointers not trusted (another action's, unsigned or wrongly signed, too large), " +
+           std::to_string(objects_refused) + " objects too large or with no room on disk; the log says why\n";
+  }
   if (totals.counters.contains("remote_records_ahead") || totals.counters.contains("lazy_objects_read_ahead")) {
     out += "ahead:    " + std::to_string(counter(totals, "remote_records_ahead")) + " stdout records fetched ahead (" +
            std::to_string(counter(totals, "remote_records_ahead_used")) + " used), " +

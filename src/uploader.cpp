@@ -25,6 +25,9 @@ constexpr auto kLease = std::chrono::minutes(2);
 // this often even when nothing wakes us.
 constexpr auto kIdlePoll = std::chrono::seconds(2);
 constexpr int kClaimBatch = 4;
+// An upload that failed this many times is dropped (logged): an object that
+// can never be sent must not be retried by every later go command.
+constexpr int kMaxUploadAttempts = 10;
 
 std::string read_prefix(const std::string& path, std::size_t n) {
   std::string bytes(n, '\0');
@@ -43,8 +46,9 @@ std::string read_prefix(const std::string& path, std::size_t n) {
 
 }  // namespace
 
-Uploader::Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads)
-    : objects_(objects), index_(index), remote_(remote), health_(health) {
+Uploader::Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads,
+                   std::shared_ptr<const SigningKeys> signing_keys)
+    : objects_(objects), index_(index), remote_(remote), health_(health), signing_keys_(std::move(signing_keys)) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
@@ -84,7 +88,7 @@ std::uint64_t Uploader::drain(const std::optional<std::vector<Id>>& only, std::c
     // Done when nothing is queued and no thread is still finishing a batch
     // (a listed action leaves the queue only once sent).
     const bool done = pending == 0 && (only || in_flight_ == 0);
-    if (done || !health_.allow() || std::chrono::steady_clock::now() >= deadline) break;
+    if (done || health_.cooling_down() || std::chrono::steady_clock::now() >= deadline) break;
     progress_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
   }
   std::lock_guard lock(mutex_);
@@ -102,7 +106,9 @@ std::chrono::nanoseconds Uploader::backoff(int attempts) {
 void Uploader::work() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (!health_.allow()) {
+    // Waits out the breaker without taking its probe: an upload takes it
+    // only when it is about to send.
+    if (!health_.would_allow()) {
       work_ready_.wait_for(lock, std::chrono::seconds(1));
       continue;
     }
@@ -122,15 +128,7 @@ void Uploader::work() {
       if (in_flight_++ == 0) busy_since_ns_ = now_unix_ns();
     }
     for (const Id& action_id : batch) {
-      try {
-        if (upload(action_id)) {
-          index_.finish_upload(action_id);
-        } else {
-          index_.retry_upload_at(action_id, now_unix_ns() + backoff(index_.upload_attempts(action_id)).count());
-        }
-      } catch (const std::exception& e) {
-        spdlog::warn("upload of {}: {}", to_hex(action_id), e.what());
-      }
+      settle(action_id, attempt(action_id));
       progress_.notify_all();
     }
     lock.lock();
@@ -142,9 +140,49 @@ void Uploader::work() {
   }
 }
 
-bool Uploader::upload(const Id& action_id) {
+std::optional<RemoteResult> Uploader::attempt(const Id& action_id) {
+  // Held back by the breaker (cooling down, or another request probes):
+  // back to the queue, no attempt counted.
+  if (!health_.allow()) return std::nullopt;
+  try {
+    return upload(action_id);
+  } catch (const std::exception& e) {  // an unreadable object, a full temp dir, the index
+    return RemoteResult{RemoteResult::kLocalError, e.what()};
+  }
+}
+
+void Uploader::settle(const Id& action_id, const std::optional<RemoteResult>& result) {
+  const std::string action = to_hex(action_id);
+  try {
+    if (!result) {
+      index_.release_upload(action_id);
+    } else if (result->ok()) {
+      index_.finish_upload(action_id);
+    } else if (result->status == RemoteResult::kRejected) {
+      health_.succeeded();  // it answered: the remote works, this upload never will
+      health_.dropped_upload(action, *result, /*tell_user=*/true);
+      index_.finish_upload(action_id);
+    } else {
+      health_.failed(*result);
+      const int attempts = index_.upload_attempts(action_id);
+      if (attempts + 1 >= kMaxUploadAttempts) {
+        health_.dropped_upload(action, RemoteResult::failed("failed " + std::to_string(attempts + 1) +
+                                                            " times, the last: " + result->error),
+                               /*tell_user=*/false);
+        index_.finish_upload(action_id);
+      } else {
+        // Never keeps its lease: a failed or thrown attempt is retried.
+        index_.retry_upload_at(action_id, now_unix_ns() + backoff(attempts).count());
+      }
+    }
+  } catch (const std::exception& e) {  // the index failed: the lease runs out, and the upload is retried then
+    spdlog::warn("upload of {}: updating the queue: {}", action, e.what());
+  }
+}
+
+RemoteResult Uploader::upload(const Id& action_id) {
   const auto entry = index_.lookup(action_id);
-  if (!entry) return true;  // replaced or forgotten: nothing to send
+  if (!entry) return {};  // replaced or forgotten: nothing to send
   const std::string path = objects_.path_of(entry->output_id);
   // Never send a team a file that changed since it was written unless it
   // still hashes to its name.
@@ -152,35 +190,29 @@ bool Uploader::upload(const Id& action_id) {
   const auto state = objects_.check(entry->output_id, entry->stamp(), &current);
   if (state == ObjectStore::State::kMissing || state == ObjectStore::State::kCorrupt) {
     spdlog::warn("upload of {}: object {} is gone or damaged, skipped", to_hex(action_id), to_hex(entry->output_id));
-    return true;
+    return {};
   }
   // The most any record carries of an object this size (an archive's may be
   // less): large objects' 16 KiB heads, not 256 KiB of them.
   std::string head = read_prefix(path, inline_size_for(entry->size, /*first_bytes=*/""));
   const std::uint64_t inline_size = inline_size_for(entry->size, head);
-  if (head.size() < inline_size) return true;  // shorter than recorded: changed under us
+  if (head.size() < inline_size) return {};  // shorter than recorded: changed under us
   head.resize(inline_size);
   ActionRecord record{entry->output_id, entry->size, entry->put_time_ns, std::move(head)};
   if (!record.inlines_whole_object()) {
     const CasUpload object(path, entry->size, objects_.temp_dir());
     const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), object.file(), object.encoding());
-    if (!sent.ok()) {
-      health_.failed(sent);
-      return false;
-    }
+    if (!sent.ok()) return sent;
     bytes_sent_ += object.stored_size();
   }
-  const std::string encoded = encode_action_record(record);
+  const std::string encoded = encode_action_record(action_id, record, signing_keys_.get());
   const RemoteResult sent = remote_.store_bytes("ac/" + to_hex(action_id), encoded);
-  if (!sent.ok()) {
-    health_.failed(sent);
-    return false;
-  }
+  if (!sent.ok()) return sent;
   health_.succeeded();
   bytes_sent_ += encoded.size();
   object_bytes_sent_ += entry->size;  // inside the record or in cas/
   ++uploads_sent_;
-  return true;
+  return {};
 }
 
 }  // namespace gocachefs

@@ -1,12 +1,15 @@
 // Sends puts to the remote in the background, from the durable queue in the
 // index: the object first, then the action record that names it, so a reader
 // never finds a record whose object is missing. A few threads, reused
-// connections, retries with jittered exponential backoff.
+// connections, retries with jittered exponential backoff. An upload the
+// remote refuses for good (kRejected: too large...) is dropped with one line,
+// and so is one that failed too often; one whose attempt throws is retried.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -15,13 +18,16 @@
 #include "src/remote_health.h"
 #include "store/index.h"
 #include "store/object_store.h"
+#include "store/record_signing.h"
 #include "store/remote/remote.h"
 
 namespace gocachefs {
 
 class Uploader {
  public:
-  Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads);
+  // With `signing_keys`, every record sent is signed by the first key.
+  Uploader(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, int threads,
+           std::shared_ptr<const SigningKeys> signing_keys = nullptr);
   ~Uploader();  // stops after the uploads in hand; the rest stay queued
   Uploader(const Uploader&) = delete;
   Uploader& operator=(const Uploader&) = delete;
@@ -45,14 +51,21 @@ class Uploader {
 
  private:
   void work();
-  // True when the action needs nothing more (sent, or nothing to send).
-  bool upload(const Id& action_id);
+  // One try at an action's upload; empty when the breaker held it back.
+  std::optional<RemoteResult> attempt(const Id& action_id);
+  // Updates the queue after an attempt: done, dropped (refused for good, or
+  // kMaxUploadAttempts failed), retried after a backoff, or given back.
+  void settle(const Id& action_id, const std::optional<RemoteResult>& result);
+  // Sends the object, then its record. kOk when the action needs nothing
+  // more (sent, or nothing to send); throws when the local side fails.
+  RemoteResult upload(const Id& action_id);
   std::chrono::nanoseconds backoff(int attempts);
 
   ObjectStore& objects_;
   Index& index_;
   Remote& remote_;
   RemoteHealth& health_;
+  const std::shared_ptr<const SigningKeys> signing_keys_;
 
   std::mutex mutex_;
   std::condition_variable work_ready_;  // wake(), stop

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "store/ids.h"
+#include "store/remote_trust.h"
 
 namespace gocachefs {
 
@@ -50,15 +51,42 @@ constexpr std::uint64_t inline_size_for(std::uint64_t object_size, std::string_v
 }
 
 // A line of JSON (readable with curl when debugging a team cache: what
-// object, its size and put time, the SHA-256 of a head) followed by the
-// inline bytes, zstd when that pays.
-std::string encode_action_record(const ActionRecord& record);
-// Empty when `bytes` is not a valid record (a remote returning garbage), or
-// when its inline bytes are not what it says: a whole object must hash to
-// its OutputID, a head to its head_sha256.
-// Records of the earlier format (JSON with base64 inline bytes) stay valid,
-// and so do prefixes shorter than inline_size_for(): their objects are
-// in cas/.
-std::optional<ActionRecord> decode_action_record(std::string_view bytes);
+// action and object, its size and put time, the SHA-256 of a head, the key
+// that signed it) followed by the inline bytes, zstd when that pays. With
+// `keys`, the record carries an HMAC-SHA-256 by the first key over all it
+// says (record_signed_content).
+std::string encode_action_record(const Id& action_id, const ActionRecord& record, const SigningKeys* keys = nullptr);
+
+// Why a record was not accepted.
+enum class RecordProblem {
+  kNone,
+  kMalformed,     // not a record, truncated, or its inline bytes are not what it says
+  kOtherAction,   // the record of another action (a proxy serving the wrong key, a copied entry)
+  kTooLarge,      // declares an object over RemoteTrust::max_object_size
+  kUnsigned,      // a key is set and the record carries no signature (or is of an older gocachefs)
+  kUnknownKey,    // signed with a key id the key file does not hold
+  kBadSignature,  // its signature does not match what it says
+};
+const char* describe(RecordProblem problem);
+
+// The record stored for `action_id`; empty when `bytes` is not one, with
+// `*problem` (when given) saying why:
+// - not a valid record (a remote returning garbage), or its inline bytes are
+//   not what it says: a whole object must hash to its OutputID, a head to
+//   its head_sha256;
+// - the record names another ActionID;
+// - it declares an object larger than trust.max_object_size;
+// - trust.keys is set and the record is not validly signed by one of them.
+// Records of older gocachefs versions carry no ActionID: they are accepted
+// when no key is set (a team without keys trusts its writers anyway) and
+// rejected when one is (they are unsigned). Records of the earlier format
+// (JSON with base64 inline bytes) stay valid on those terms, and so do
+// prefixes shorter than inline_size_for(): their objects are in cas/.
+std::optional<ActionRecord> decode_action_record(std::string_view bytes, const Id& action_id,
+                                                 const RemoteTrust& trust = {}, RecordProblem* problem = nullptr);
+
+// What a record's signature covers: the ActionID, OutputID, size, put time,
+// the inline bytes (their length and SHA-256) and the signing key's id.
+std::string record_signed_content(const Id& action_id, const ActionRecord& record, std::string_view key_id);
 
 }  // namespace gocachefs

@@ -497,6 +497,13 @@ void Index::retry_upload_at(const Id& action_id, std::int64_t not_before_ns) {
   });
 }
 
+void Index::release_upload(const Id& action_id) {
+  std::lock_guard lock(mutex_);
+  with_repair([&] {
+    Statement(db_, "UPDATE uploads SET leased_until_ns = 0 WHERE action_id = ?").bind(1, action_id).run();
+  });
+}
+
 int Index::upload_attempts(const Id& action_id) {
   std::lock_guard lock(mutex_);
   return with_repair([&] {

@@ -125,7 +125,11 @@ class Index {
   // delays them.
   std::vector<Id> claim_uploads(std::int64_t now_ns, std::int64_t due_by_ns, std::int64_t lease_until_ns, int limit);
   void finish_upload(const Id& action_id);
+  // Counts a failed attempt and gives the lease back, for a retry once
+  // `not_before_ns` has passed.
   void retry_upload_at(const Id& action_id, std::int64_t not_before_ns);
+  // Gives the lease back without counting an attempt (it was not tried).
+  void release_upload(const Id& action_id);
   // Attempts made so far for a queued upload (0 when not queued).
   int upload_attempts(const Id& action_id);
   std::uint64_t pending_uploads();

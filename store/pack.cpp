@@ -24,11 +24,12 @@ namespace {
 // effort than an upload's level 1.
 constexpr int kPackCompressLevel = 3;
 // Bounds on what a pack from a remote may make us hold in memory.
-constexpr std::uint64_t kMaxIndexBytes = 64 << 20;
-constexpr std::size_t kMaxIndexDecoded = 256 << 20;
+constexpr std::uint64_t kMaxIndexBytes = 32 << 20;
+constexpr std::size_t kMaxIndexDecoded = 64 << 20;  // some 500,000 actions and objects
 constexpr std::size_t kMaxObjects = 1 << 22;
 // Decoded frames are at most kPackFrameSize: a larger window is not ours.
-constexpr int kMaxWindowLog = 23;
+constexpr int kMaxPackWindowLog = 23;
+static_assert(kMaxPackWindowLog <= kMaxWindowLog);
 
 constexpr std::size_t kObjectRecordSize = 32 + 8 + 4 + 1 + 32;
 constexpr std::size_t kActionRecordSize = 32 + 4 + 8;
@@ -76,7 +77,7 @@ std::string encode_index(const PackIndex& index) {
   return out;
 }
 
-std::optional<PackIndex> decode_index(std::string_view bytes) {
+std::optional<PackIndex> decode_index(std::string_view bytes, std::uint64_t max_object_size) {
   if (bytes.size() < 8) return std::nullopt;
   const char* p = bytes.data();
   const auto objects = get<std::uint32_t>(p);
@@ -94,7 +95,9 @@ std::optional<PackIndex> decode_index(std::string_view bytes) {
     const auto flags = get<std::uint8_t>(p);
     o.body = flags == 1;
     o.head_sha256 = get_id(p);
-    if (flags > 1 || o.front_size > o.size || o.front_size > kInlineObjectLimit) return std::nullopt;
+    if (flags > 1 || o.front_size > o.size || o.front_size > kInlineObjectLimit || o.size > max_object_size) {
+      return std::nullopt;
+    }
     if (o.body && o.front_size == o.size) return std::nullopt;
   }
   index.actions.resize(actions);
@@ -187,7 +190,20 @@ std::string read_object(const std::filesystem::path& path, std::uint64_t file_si
 
 }  // namespace
 
-WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::string& file_name) {
+std::string pack_signed_content(std::uint64_t index_bytes, std::uint64_t front_bytes, std::uint64_t body_bytes,
+                                std::string_view decoded_index, std::string_view key_id) {
+  std::string message = "gocachefs pack\n";
+  put<std::uint64_t>(message, index_bytes);
+  put<std::uint64_t>(message, front_bytes);
+  put<std::uint64_t>(message, body_bytes);
+  put<std::uint64_t>(message, decoded_index.size());
+  message += decoded_index;
+  message += key_id;  // last: its length is what remains
+  return message;
+}
+
+WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::string& file_name,
+                       const SigningKeys* keys) {
   PackIndex index;
   std::vector<std::filesystem::path> files;
   std::map<Id, std::uint32_t> object_of;
@@ -217,7 +233,8 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     if (object.has_head()) object.head_sha256 = Sha256::of(bytes);
     front += bytes;
   }
-  out.write_frame(encode_index(index), /*checksum=*/true);
+  const std::string encoded_index = encode_index(index);
+  out.write_frame(encoded_index, /*checksum=*/true);
   const std::uint64_t index_bytes = out.take_written();
   out.append(front.data(), front.size());
   out.flush();
@@ -234,11 +251,18 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
   out.flush();
   const std::uint64_t body_bytes = out.take_written();
 
-  std::string header = nlohmann::json{{"gocachefs_pack", 1},
-                                      {"index_bytes", index_bytes},
-                                      {"front_bytes", front_bytes},
-                                      {"body_bytes", body_bytes}}
-                           .dump();
+  nlohmann::json header_fields{{"gocachefs_pack", 1},
+                               {"index_bytes", index_bytes},
+                               {"front_bytes", front_bytes},
+                               {"body_bytes", body_bytes}};
+  if (keys) {
+    const Signature signature = keys->sign(
+        pack_signed_content(index_bytes, front_bytes, body_bytes, encoded_index, keys->signer_id()));
+    header_fields["key_id"] = signature.key_id;
+    header_fields["sig"] = signature.mac_hex;
+  }
+  std::string header = header_fields.dump();
+  if (header.size() >= kPackHeaderSize) throw std::runtime_error("a pack header does not fit its " + std::to_string(kPackHeaderSize) + " bytes");
   header.resize(kPackHeaderSize - 1, ' ');
   header.push_back('\n');
   if (pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
@@ -268,8 +292,9 @@ struct PackReader::Stream {
   ~Stream() { ZSTD_freeDCtx(context); }
 };
 
-PackReader::PackReader(Callbacks callbacks) : callbacks_(std::move(callbacks)), stream_(std::make_unique<Stream>()) {
-  ZSTD_DCtx_setParameter(stream_->context, ZSTD_d_windowLogMax, kMaxWindowLog);
+PackReader::PackReader(Callbacks callbacks, RemoteTrust trust)
+    : callbacks_(std::move(callbacks)), trust_(std::move(trust)), stream_(std::make_unique<Stream>()) {
+  ZSTD_DCtx_setParameter(stream_->context, ZSTD_d_windowLogMax, kMaxPackWindowLog);
 }
 
 PackReader::~PackReader() = default;
@@ -280,6 +305,11 @@ bool PackReader::fail(std::string why) {
   if (error_.empty()) error_ = std::move(why);
   section_ = Section::kDone;
   return false;
+}
+
+bool PackReader::refuse(std::string why) {
+  untrusted_ = true;
+  return fail(std::move(why));
 }
 
 bool PackReader::feed(const char* data, std::size_t size) {
@@ -333,6 +363,10 @@ bool PackReader::read_header() {
   front_bytes_ = size_of("front_bytes");
   body_bytes_ = size_of("body_bytes");
   if (index_bytes_ == 0 || index_bytes_ > kMaxIndexBytes) return fail("a pack index of an impossible size");
+  for (const auto& [name, field] : {std::pair{"key_id", &signature_.key_id}, {"sig", &signature_.mac_hex}}) {
+    const auto it = header.find(name);
+    if (it != header.end() && it->is_string()) *field = it->get<std::string>();
+  }
   buffer_.clear();
   section_ = Section::kIndex;
   section_left_ = index_bytes_;
@@ -341,7 +375,15 @@ bool PackReader::read_header() {
 
 bool PackReader::read_index() {
   const auto decoded = decompress_frame(buffer_, kMaxIndexDecoded);
-  auto index = decoded ? decode_index(*decoded) : std::nullopt;
+  if (decoded && trust_.keys) {
+    const SignatureCheck check = trust_.keys->verify(
+        signature_, pack_signed_content(index_bytes_, front_bytes_, body_bytes_, *decoded, signature_.key_id));
+    if (check != SignatureCheck::kValid) return refuse(std::string("the pack is ") + describe(check));
+  }
+  auto index = decoded ? decode_index(*decoded, trust_.max_object_size) : std::nullopt;
+  if (!index && decoded && decode_index(*decoded, ~std::uint64_t{0})) {
+    return refuse("the pack declares an object larger than --max-object-size");
+  }
   if (!index) return fail("the pack's index is damaged");
   index_ = std::move(*index);
   buffer_ = {};

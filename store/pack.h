@@ -3,7 +3,11 @@
 // Stored at cas/<SHA-256 of the pack>, so that two jobs never write the same
 // name and a pack never changes under a reader. Layout, in stream order:
 //
-//   header  one JSON line, padded to kPackHeaderSize: the sections' sizes
+//   header  one JSON line, padded to kPackHeaderSize: the sections' sizes,
+//           and with a signing key its id and an HMAC-SHA-256 over the
+//           sizes and the decoded index (pack_signed_content), which binds
+//           every action to its object and every head to its SHA-256 (whole
+//           objects are verified against their OutputID)
 //   index   one zstd frame with a checksum: the objects, in first-use order,
 //           then the actions (of which known misses have no object)
 //   front   zstd frames: each object's first bytes (all of a small object,
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "store/ids.h"
+#include "store/remote_trust.h"
 
 namespace gocachefs {
 
@@ -83,12 +88,21 @@ struct WrittenPack {
 // Writes the pack of `inputs` (in first-use order; an object used by several
 // actions is stored once) to `file`, an open empty file. Throws
 // std::runtime_error when an object file cannot be read as it was recorded.
-WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::string& file_name);
+// With `keys`, the header carries the first key's signature.
+WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::string& file_name,
+                       const SigningKeys* keys = nullptr);
+
+// What a pack's signature covers: the sections' sizes, the decoded index and
+// the signing key's id.
+std::string pack_signed_content(std::uint64_t index_bytes, std::uint64_t front_bytes, std::uint64_t body_bytes,
+                                std::string_view decoded_index, std::string_view key_id);
 
 // Reads a pack as it streams in, with whatever chunks the network delivers.
 // Checks every size and bound before it trusts it (a pack comes from a
 // remote); objects' bytes are not verified here, heads are (the caller
-// verifies whole objects against their OutputID as it stores them).
+// verifies whole objects against their OutputID as it stores them). With
+// trust.keys, a pack without a valid signature fails before its index is
+// delivered; one declaring an object over trust.max_object_size fails too.
 class PackReader {
  public:
   struct Callbacks {
@@ -99,7 +113,7 @@ class PackReader {
     std::function<void(std::uint32_t object, const char* data, std::size_t size)> body_data;
     std::function<void(std::uint32_t object)> body_end;
   };
-  explicit PackReader(Callbacks callbacks);
+  explicit PackReader(Callbacks callbacks, RemoteTrust trust = {});
   ~PackReader();
   PackReader(const PackReader&) = delete;
   PackReader& operator=(const PackReader&) = delete;
@@ -112,6 +126,9 @@ class PackReader {
   // Whether the index and fronts are read and the bodies come next.
   bool in_body_section() const { return section_ == Section::kBody; }
   const std::string& error() const { return error_; }
+  // Whether it failed because it is not trusted (unsigned, wrongly signed,
+  // an object too large), rather than damaged.
+  bool untrusted() const { return untrusted_; }
 
  private:
   bool fail(std::string why);
@@ -121,8 +138,13 @@ class PackReader {
   bool deliver(const char* data, std::size_t size);
   bool next_section();
 
+  bool refuse(std::string why);
+
   Callbacks callbacks_;
+  RemoteTrust trust_;
   std::string error_;
+  bool untrusted_ = false;
+  Signature signature_;  // from the header
   enum class Section { kHeader, kIndex, kFront, kBody, kDone } section_ = Section::kHeader;
   std::string buffer_;  // header or index bytes so far
   std::uint64_t index_bytes_ = 0, front_bytes_ = 0, body_bytes_ = 0;

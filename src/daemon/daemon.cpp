@@ -71,12 +71,13 @@ int Daemon::run() {
     remember_failure(dir, std::string("remote disabled: ") + e.what());
     return 1;
   }
-  remote_fingerprint_ = remote_fingerprint(settings_.remote.url);
+  remote_fingerprint_ = remote_fingerprint(settings_.remote);
   health_ = std::make_unique<RemoteHealth>(remote_->describe());
-  fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_);
+  const RemoteTrust& trust = settings_.remote.settings.trust;
+  fetcher_ = std::make_unique<RemoteFetcher>(*objects_, *index_, *remote_, *health_, trust);
   bulk_remote_ =
       std::make_unique<MeasuredRemote>(make_remote(settings_.remote.url, bulk_remote_options(settings_.remote.options)));
-  replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_, PackReplay::Mode::kLazy);
+  replay_ = std::make_unique<PackReplay>(*objects_, *index_, *bulk_remote_, *health_, PackReplay::Mode::kLazy, trust);
   gets_ = std::make_unique<LazyGets>(*objects_, *remote_, *health_, *fetcher_, settings_.mount_dir);
   gets_->use_packs(*replay_);
   // read_ahead_ is set before the mount's workers start, and outlives them.
@@ -94,7 +95,8 @@ int Daemon::run() {
   gets_->attach(*fs_);
   std::filesystem::remove(daemon_failure_path(dir), ec);
   if (!settings_.remote.settings.read_only) {
-    uploader_ = std::make_unique<Uploader>(*objects_, *index_, *remote_, *health_, settings_.remote.settings.upload_threads);
+    uploader_ = std::make_unique<Uploader>(*objects_, *index_, *remote_, *health_, settings_.remote.settings.upload_threads,
+                                           trust.keys);
   }
   const auto socket_path = daemon_socket_path(dir);
   const int listen_fd = listen_on(socket_path);
@@ -209,6 +211,7 @@ void Daemon::flush_counters() {
   const std::uint64_t hits = lazy_hits_, served = lazy_bytes_served_, fetched = fetcher_->bytes_fetched();
   const std::uint64_t read_ahead = read_ahead_->objects_read_ahead(), records_ahead = fetcher_->records_fetched_ahead(),
                       records_used = fetcher_->records_used_ahead();
+  const std::uint64_t records_rejected = fetcher_->records_rejected(), objects_refused = fetcher_->objects_refused();
   std::map<std::string, std::int64_t> deltas = {
       {"lazy_hits", static_cast<std::int64_t>(hits - flushed_lazy_hits_)},
       {"lazy_bytes_served", static_cast<std::int64_t>(served - flushed_lazy_bytes_served_)},
@@ -218,13 +221,18 @@ void Daemon::flush_counters() {
       {"remote_fetch_bytes", static_cast<std::int64_t>(fetched - flushed_fetch_bytes_)},
       {"lazy_objects_read_ahead", static_cast<std::int64_t>(read_ahead - flushed_read_ahead_)},
       {"remote_records_ahead", static_cast<std::int64_t>(records_ahead - flushed_records_ahead_)},
-      {"remote_records_ahead_used", static_cast<std::int64_t>(records_used - flushed_records_used_)}};
+      {"remote_records_ahead_used", static_cast<std::int64_t>(records_used - flushed_records_used_)},
+      {"remote_records_rejected", static_cast<std::int64_t>(records_rejected - flushed_records_rejected_)},
+      {"remote_objects_refused", static_cast<std::int64_t>(objects_refused - flushed_objects_refused_)}};
   const PackReplayCounters replayed = replay_->counters();
   deltas["pack_actions_warmed"] = static_cast<std::int64_t>(replayed.actions_warmed - flushed_replay_.actions_warmed);
   deltas["pack_bytes_fetched"] = static_cast<std::int64_t>(replayed.pack_bytes - flushed_replay_.pack_bytes);
   deltas["pack_objects_stored"] = static_cast<std::int64_t>(replayed.objects_stored - flushed_replay_.objects_stored);
   deltas["pack_objects_fetched_apart"] =
       static_cast<std::int64_t>(replayed.objects_fetched_apart - flushed_replay_.objects_fetched_apart);
+  deltas["remote_packs_rejected"] = static_cast<std::int64_t>(replayed.packs_rejected - flushed_replay_.packs_rejected);
+  deltas["remote_objects_refused"] +=
+      static_cast<std::int64_t>(replayed.objects_refused - flushed_replay_.objects_refused);
   for (MeasuredRemote* remote : {remote_.get(), bulk_remote_.get()}) {
     for (const auto& [name, delta] : remote->take_counter_deltas()) deltas[name] += delta;
   }
@@ -239,6 +247,8 @@ void Daemon::flush_counters() {
     flushed_read_ahead_ = read_ahead;
     flushed_records_ahead_ = records_ahead;
     flushed_records_used_ = records_used;
+    flushed_records_rejected_ = records_rejected;
+    flushed_objects_refused_ = objects_refused;
     flushed_replay_ = replayed;
   } catch (const std::exception& e) {
     spdlog::warn("daemon: saving counters: {}", e.what());

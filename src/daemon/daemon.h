@@ -87,6 +87,8 @@ class Daemon {
   std::uint64_t flushed_read_ahead_ = 0;
   std::uint64_t flushed_records_ahead_ = 0;
   std::uint64_t flushed_records_used_ = 0;
+  std::uint64_t flushed_records_rejected_ = 0;
+  std::uint64_t flushed_objects_refused_ = 0;
   PackReplayCounters flushed_replay_{};
 };
 

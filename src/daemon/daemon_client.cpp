@@ -64,6 +64,10 @@ void spawn_daemon(const Settings& settings) {
                                    settings.log_level};
   if (!settings.log_file.empty()) args.insert(args.end(), {"--log-file", settings.log_file.string()});
   for (const auto& header : settings.remote.options.extra_headers) args.insert(args.end(), {"--remote-header", header});
+  if (!settings.remote.signing_key_file.empty()) {
+    args.insert(args.end(), {"--signing-key-file", settings.remote.signing_key_file.string()});
+  }
+  args.insert(args.end(), {"--max-object-size", std::to_string(settings.remote.settings.trust.max_object_size)});
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string entry = *e;
@@ -92,12 +96,18 @@ void spawn_daemon(const Settings& settings) {
   if (child > 0) waitpid(child, nullptr, 0);
 }
 
-std::string remote_fingerprint(const std::string& url) { return to_hex(Sha256::of(url)); }
+std::string remote_fingerprint(const RemoteConfig& remote) {
+  // The keys and the size bound too: a daemon that trusts less or more than
+  // the go command must not answer it.
+  const RemoteTrust& trust = remote.settings.trust;
+  return to_hex(Sha256::of(remote.url + '\n' + (trust.keys ? trust.keys->fingerprint() : "unsigned") + '\n' +
+                           std::to_string(trust.max_object_size)));
+}
 
 DaemonClient::DaemonClient(Settings settings)
     : settings_(std::move(settings)),
       socket_path_(daemon_socket_path(settings_.store_dir)),
-      remote_fingerprint_(remote_fingerprint(settings_.remote.url)) {}
+      remote_fingerprint_(remote_fingerprint(settings_.remote)) {}
 
 void DaemonClient::give_up(const std::string& why) {
   if (unavailable_.exchange(true)) return;

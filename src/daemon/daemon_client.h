@@ -51,9 +51,10 @@ class DaemonClient : public LazyRemote {
   std::vector<std::string> warm_keys_;  // sent with the next get, once
 };
 
-// What a client and its daemon compare to know they use one remote: a hash of
-// the whole URL (a URL may hold credentials, which the socket does not carry).
-std::string remote_fingerprint(const std::string& url);
+// What a client and its daemon compare to know they use one remote and trust
+// it alike: a hash of the whole URL (a URL may hold credentials, which the
+// socket does not carry), the signing keys' fingerprint and the size bound.
+std::string remote_fingerprint(const RemoteConfig& remote);
 
 // Starts `gocachefs daemon` for the store, detached: its own session, fds 0-2
 // on /dev/null and nothing else inherited (a daemon holding the go command's

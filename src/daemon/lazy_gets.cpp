@@ -29,7 +29,9 @@ LazyGets::LazyGets(ObjectStore& objects, Remote& remote, RemoteHealth& health, R
 std::optional<LazyHit> LazyGets::get(const Id& action_id) {
   // While the remote is failing, nothing remote-only is answered: its bytes
   // could not be fetched.
-  if (!health_.allow() || !fs_) return std::nullopt;
+  // would_allow(): answering from what is known sends nothing, so it must
+  // not take the half-open breaker's one probe (the fetches below do).
+  if (!health_.would_allow() || !fs_) return std::nullopt;
   {
     std::lock_guard lock(mutex_);
     if (auto it = remote_only_.find(action_id); it != remote_only_.end()) {

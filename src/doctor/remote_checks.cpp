@@ -115,6 +115,8 @@ std::optional<CheckResult> check_remote_read(Context& ctx) {
       return fail("remote read", where + " refuses our credentials (" + result.error + "): every remote lookup misses",
                   credentials_fix(config.url));
     case RemoteResult::kFailed:
+    case RemoteResult::kRejected:
+    case RemoteResult::kLocalError:
       break;
   }
   return fail("remote read",
@@ -145,6 +147,8 @@ std::optional<CheckResult> check_remote_write(const Context& ctx) {
                   "use credentials that may write, " + read_only);
     case RemoteResult::kNotFound:
     case RemoteResult::kFailed:
+    case RemoteResult::kRejected:  // its error names the likely cause (405: dav_methods PUT)
+    case RemoteResult::kLocalError:
       break;
   }
   return fail("remote write",

@@ -115,17 +115,41 @@ std::string pointer_remote_key(std::string_view pack_key) {
   return "ac/" + to_hex(Sha256::of("gocachefs pack pointer\n" + std::string(pack_key)));
 }
 
-std::string encode_pack_pointer(const PackPointer& pointer) {
+std::string pointer_signed_content(const PackPointer& pointer, std::string_view key_id) {
+  std::string message = "gocachefs pack pointer\n";
+  const auto number = [&](std::uint64_t value) { message += std::to_string(value) + "\n"; };
+  number(pointer.key.size());
+  message += pointer.key;
+  number(static_cast<std::uint64_t>(pointer.written_ns));
+  number(pointer.job_actions);
+  number(pointer.packs.size());
+  for (const auto& p : pointer.packs) {
+    message += to_hex(p.id) + "\n";
+    number(p.size);
+    number(p.actions);
+    number(static_cast<std::uint64_t>(p.last_used_ns));
+  }
+  message += key_id;  // last: its length is what remains
+  return message;
+}
+
+std::string encode_pack_pointer(const PackPointer& pointer, const SigningKeys* keys) {
   nlohmann::json packs = nlohmann::json::array();
   for (const auto& p : pointer.packs) {
     packs.push_back({{"id", to_hex(p.id)}, {"size", p.size}, {"actions", p.actions}, {"last_used_ns", p.last_used_ns}});
   }
-  return nlohmann::json{{"gocachefs_pack_pointer", 1}, {"key", pointer.key}, {"written_ns", pointer.written_ns},
-                        {"job_actions", pointer.job_actions}, {"packs", packs}}
-             .dump();
+  nlohmann::json json{{"gocachefs_pack_pointer", 1}, {"key", pointer.key}, {"written_ns", pointer.written_ns},
+                      {"job_actions", pointer.job_actions}, {"packs", packs}};
+  if (keys) {
+    const Signature signature = keys->sign(pointer_signed_content(pointer, keys->signer_id()));
+    json["key_id"] = signature.key_id;
+    json["sig"] = signature.mac_hex;
+  }
+  return json.dump();
 }
 
-std::optional<PackPointer> decode_pack_pointer(std::string_view bytes) {
+std::optional<PackPointer> decode_pack_pointer(std::string_view bytes, const SigningKeys* keys, SignatureCheck* check) {
+  if (check) *check = SignatureCheck::kValid;
   if (bytes.size() > kMaxPointerSize) return std::nullopt;
   const auto json = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return std::nullopt;
@@ -153,6 +177,14 @@ std::optional<PackPointer> decode_pack_pointer(std::string_view bytes) {
       if (!id) return std::nullopt;
       pointer.packs.push_back({*id, p.at("size").get<std::uint64_t>(), p.at("actions").get<std::uint64_t>(),
                                p.value("last_used_ns", std::int64_t{0})});
+    }
+    if (keys) {
+      Signature signature;
+      if (const auto it = json.find("key_id"); it != json.end() && it->is_string()) signature.key_id = *it;
+      if (const auto it = json.find("sig"); it != json.end() && it->is_string()) signature.mac_hex = *it;
+      const SignatureCheck verdict = keys->verify(signature, pointer_signed_content(pointer, signature.key_id));
+      if (check) *check = verdict;
+      if (verdict != SignatureCheck::kValid) return std::nullopt;
     }
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;

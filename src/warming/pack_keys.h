@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/ids.h"
+#include "store/record_signing.h"
 
 namespace gocachefs {
 
@@ -62,8 +63,15 @@ constexpr const char* kPointerUnknown = "unknown";
 // Larger is not a pointer.
 constexpr std::size_t kMaxPointerSize = 64 * 1024;
 
-std::string encode_pack_pointer(const PackPointer& pointer);
-// Empty when `bytes` is not a pointer (garbage from a remote).
-std::optional<PackPointer> decode_pack_pointer(std::string_view bytes);
+// With `keys`, the pointer carries the first key's HMAC-SHA-256 over all it
+// says (pointer_signed_content): the packs it names are then trusted by name
+// (their hash), and each pack's own signature covers its index.
+std::string encode_pack_pointer(const PackPointer& pointer, const SigningKeys* keys = nullptr);
+// Empty when `bytes` is not a pointer (garbage from a remote), or, given
+// `keys`, when it is not validly signed by one of them (`*check`, when
+// given, says how; kValid when it is not a pointer at all).
+std::optional<PackPointer> decode_pack_pointer(std::string_view bytes, const SigningKeys* keys = nullptr,
+                                               SignatureCheck* check = nullptr);
+std::string pointer_signed_content(const PackPointer& pointer, std::string_view key_id);
 
 }  // namespace gocachefs

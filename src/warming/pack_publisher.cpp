@@ -105,7 +105,8 @@ std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer
 
 }  // namespace
 
-PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote) {
+PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote,
+                             const SigningKeys* keys) {
   PublishedPacks published;
   try {
     const std::vector<JournalEntry> entries = index.journal(key);
@@ -158,7 +159,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     }
     if (!inputs.empty()) {
       TempFile file(objects.temp_dir(), "pack-");
-      const WrittenPack pack = write_pack(inputs, file.fd(), file.path());
+      const WrittenPack pack = write_pack(inputs, file.fd(), file.path(), keys);
       const RemoteResult stored = remote.store_file("cas/" + to_hex(pack.id), file.path(), StoredEncoding{});
       if (!stored.ok()) {
         spdlog::warn("packs: uploading a pack of {} actions failed, the pointer is left as it was: {}", pack.actions,
@@ -181,7 +182,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
       return published;
     }
     const std::string pointer =
-        encode_pack_pointer({.packs = refs, .key = key, .job_actions = job_actions, .written_ns = now_ns});
+        encode_pack_pointer({.packs = refs, .key = key, .job_actions = job_actions, .written_ns = now_ns}, keys);
     const RemoteResult stored = remote.store_bytes(pointer_remote_key(key), pointer);
     if (!stored.ok()) {
       spdlog::warn("packs: writing the pointer of key \"{}\" failed: {}", key, stored.error);

@@ -14,6 +14,7 @@
 
 #include "store/index.h"
 #include "store/object_store.h"
+#include "store/record_signing.h"
 #include "store/remote/remote.h"
 
 namespace gocachefs {
@@ -27,7 +28,9 @@ struct PublishedPacks {
 
 // Objects the lazy mount answered and nobody read beyond their head
 // (Index::lazy_objects_unread) travel as heads only. Errors are logged and
-// leave the remote as it was; never throws.
-PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote);
+// leave the remote as it was; never throws. With `keys`, the pack and the
+// pointer are signed by the first key.
+PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote,
+                             const SigningKeys* keys = nullptr);
 
 }  // namespace gocachefs

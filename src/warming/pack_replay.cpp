@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "src/cache.h"
+#include "store/free_space.h"
 #include "store/remote/cas_encoding.h"
 
 namespace gocachefs {
@@ -32,8 +33,9 @@ constexpr std::size_t kHeldShare = 10;  // nine tenths
 
 }  // namespace
 
-PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode)
-    : objects_(objects), index_(index), remote_(remote), health_(health), mode_(mode) {}
+PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode,
+                       RemoteTrust trust)
+    : objects_(objects), index_(index), remote_(remote), health_(health), mode_(mode), trust_(std::move(trust)) {}
 
 PackReplay::~PackReplay() {
   std::vector<std::thread> threads;
@@ -85,9 +87,24 @@ void PackReplay::read_pointers(std::vector<std::string> keys) {
       }
       break;
     }
-    pointer = decode_pack_pointer(bytes);
+    SignatureCheck check = SignatureCheck::kValid;
+    pointer = decode_pack_pointer(bytes, trust_.keys.get(), &check);
+    if (!pointer && check != SignatureCheck::kValid) {
+      packs_rejected_.refuse(std::string("pointer ") + describe(check),
+                             std::string("packs: the pointer of key \"") + key + "\" is " + describe(check) +
+                                 "; ignored, its actions come per action");
+      continue;
+    }
     if (!pointer) {
       spdlog::warn("packs: the pointer of key \"{}\" is not a pack pointer; ignored", key);
+      continue;
+    }
+    // Signed, it must be this key's: a pointer copied to another key's name is not.
+    if (trust_.keys && pointer->key != key) {
+      packs_rejected_.refuse("pointer of another key", std::string("packs: the pointer stored for key \"") + key +
+                                                           "\" is signed for key \"" + pointer->key +
+                                                           "\"; ignored, its actions come per action");
+      pointer.reset();
       continue;
     }
     spdlog::info("packs: key \"{}\" names {} packs", key, pointer->packs.size());
@@ -178,6 +195,13 @@ void PackReplay::stream_pack(std::size_t number) {
                 wanted = it != objects_by_id_.end() && it->second.pack == number &&
                          it->second.state == Object::State::kPending;
               }
+              if (wanted && !has_room_for(objects_.temp_dir(), object.size)) {
+                objects_refused_.refuse("no room", "packs: object " + to_hex(object.output_id) + " (" +
+                                                       std::to_string(object.size) +
+                                                       " bytes) not stored: the store's disk would keep less than " +
+                                                       std::to_string(kFetchReserveBytes >> 20) + " MiB free");
+                wanted = false;
+              }
               if (wanted) {
                 try {
                   writer = objects_.begin_write(object.output_id, object.size);
@@ -211,7 +235,7 @@ void PackReplay::stream_pack(std::size_t number) {
             }
             writer.reset();
           },
-  });
+  }, trust_);
   // Like any cas/ entry, a pack may come zstd-compressed (bazel-remote).
   CasDecoder decoder([&](const char* data, std::size_t size) { return reader.feed(data, size); });
   auto heads_only = [&] {
@@ -232,6 +256,9 @@ void PackReplay::stream_pack(std::size_t number) {
     spdlog::info("packs: the bodies of pack {} are (nearly all) stored here; read up to them", to_hex(ref.id));
   } else if (abandoned_) {
     spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
+  } else if (reader.untrusted()) {
+    packs_rejected_.refuse(reader.error(), "packs: pack " + to_hex(ref.id) + " ignored: " + reader.error() +
+                                               "; its actions come per action");
   } else if (!reader.error().empty()) {
     spdlog::error("packs: pack {} is damaged ({}); what it did not deliver is fetched per action", to_hex(ref.id),
                   reader.error());
@@ -368,6 +395,13 @@ bool PackReplay::store_whole(std::size_t number, const PackObject& object, std::
       return true;
     }
   }
+  if (!has_room_for(objects_.temp_dir(), object.size)) {
+    objects_refused_.refuse("no room", "packs: object " + to_hex(object.output_id) +
+                                           " not stored: the store's disk would keep less than " +
+                                           std::to_string(kFetchReserveBytes >> 20) + " MiB free");
+    failed(object.output_id);
+    return true;  // not the pack's fault
+  }
   try {
     auto writer = objects_.begin_write(object.output_id, object.size);
     writer->append(bytes.data(), bytes.size());
@@ -488,7 +522,10 @@ void PackReplay::finish(std::chrono::milliseconds max_wait) {
 
 PackReplayCounters PackReplay::counters() const {
   std::lock_guard lock(mutex_);
-  return counters_;
+  PackReplayCounters counters = counters_;
+  counters.packs_rejected = packs_rejected_.count();
+  counters.objects_refused = objects_refused_.count();
+  return counters;
 }
 
 }  // namespace gocachefs

@@ -11,6 +11,8 @@
 // or a remote that is down costs its requests and nothing else (gets go the
 // per-action way); a pack that covers too little of what the job asks for
 // is abandoned. Packs this store already holds whole are not fetched again.
+// With a signing key, a pointer or pack that is not validly signed is
+// ignored (counted, logged once): its actions go the per-action way.
 //
 // Threads: one per pack stream. Lock order: mutex_, then the Index's.
 #pragma once
@@ -28,11 +30,13 @@
 #include <vector>
 
 #include "src/remote_health.h"
+#include "src/remote_refusals.h"
 #include "src/warming/pack_keys.h"
 #include "store/index.h"
 #include "store/object_store.h"
 #include "store/pack.h"
 #include "store/remote/remote.h"
+#include "store/remote_trust.h"
 
 namespace gocachefs {
 
@@ -41,6 +45,8 @@ struct PackReplayCounters {
   std::uint64_t pack_bytes = 0;       // bytes of packs and pointers fetched
   std::uint64_t objects_stored = 0;   // objects stored from packs
   std::uint64_t objects_fetched_apart = 0;  // gets that did not wait for the stream
+  std::uint64_t packs_rejected = 0;   // packs and pointers not trusted (unsigned, wrongly signed, ...)
+  std::uint64_t objects_refused = 0;  // objects the disk had no room for
 };
 
 // An action a replayed pack holds.
@@ -63,7 +69,8 @@ class PackReplay {
     // this store holds whole are read up to their bodies, for the heads.
     kLazy,
   };
-  PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode = Mode::kEager);
+  PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode = Mode::kEager,
+             RemoteTrust trust = {});
   ~PackReplay();  // stops the streams
   PackReplay(const PackReplay&) = delete;
   PackReplay& operator=(const PackReplay&) = delete;
@@ -131,6 +138,9 @@ class PackReplay {
   Remote& remote_;
   RemoteHealth& health_;
   const Mode mode_;
+  const RemoteTrust trust_;
+  RemoteRefusals packs_rejected_;
+  RemoteRefusals objects_refused_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

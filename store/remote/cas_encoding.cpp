@@ -146,7 +146,8 @@ bool CasDecoder::decide_and_flush() {
   head_.clear();
   if (!zstd) return out_(head.data(), head.size());
   stream_ = ZSTD_createDStream();
-  return stream_ && decompress(head.data(), head.size());
+  if (!stream_ || ZSTD_isError(ZSTD_DCtx_setParameter(stream_, ZSTD_d_windowLogMax, kMaxWindowLog))) return false;
+  return decompress(head.data(), head.size());
 }
 
 bool CasDecoder::decompress(const char* data, std::size_t size) {

@@ -25,6 +25,11 @@ namespace gocachefs {
 // does) when compression saves at least an eighth of their size.
 constexpr std::uint64_t kCompressMinSize = 4 * 1024;
 constexpr int kCompressLevel = 1;
+// The largest zstd window a reader of remote bytes accepts (16 MiB; zstd's
+// own default is 128 MiB): the memory a decoder may take per stream. Our
+// writers use at most 4 MiB (a pack's frame; level 1 uploads 512 KiB),
+// bazel-remote's encoder 8 MiB.
+constexpr int kMaxWindowLog = 24;
 
 // What to upload for an object: the object file itself, or a compressed
 // temp file that is removed when this is destroyed.

@@ -57,7 +57,14 @@ RemoteResult FileRemote::fetch_range(const std::string& key, ByteRange range, co
       result = errno_failure("reading " + path.string());
       break;
     }
-    if (!sink(buffer, static_cast<std::size_t>(n))) {
+    bool accepted = false;
+    try {
+      accepted = sink(buffer, static_cast<std::size_t>(n));
+    } catch (const std::exception& e) {
+      result = {RemoteResult::kLocalError, "fetch of " + key + " stopped on our side: " + e.what()};
+      break;
+    }
+    if (!accepted) {
       result = RemoteResult::failed("fetch of " + key + " aborted");
       break;
     }

@@ -2,9 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 namespace gocachefs {
 
@@ -12,38 +14,97 @@ namespace {
 
 // A remote that sends nothing for this long is treated as hung.
 constexpr long kStallSeconds = 5;
+// An upload's request may take as long as this rate needs for its size when
+// that is longer than the base timeout: a large object on a slow link is not
+// cut off halfway (a stall is still caught by the low-speed limit).
+constexpr std::uint64_t kMinUploadBytesPerSecond = 128 * 1024;
+// Of an error response's body, enough to read S3's error code.
+constexpr std::size_t kMaxErrorBody = 4096;
+
+long response_code(CURL* handle) {
+  long code = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
+  return code;
+}
+
+void keep_error_body(std::string* body, const char* data, std::size_t n) {
+  body->append(data, std::min(n, kMaxErrorBody - std::min(kMaxErrorBody, body->size())));
+}
 
 struct FetchState {
   CURL* handle;
   const RemoteSink* sink;
-  // A range request answered with the whole entry (200, not 206): skip to
-  // the range ourselves.
-  const ByteRange* range;
-  std::uint64_t position = 0;
-  bool aborted = false;
-  bool range_done = false;  // the whole entry came, and the range is passed: the rest is not read
+  const ByteRange* range;      // a range request, else the whole entry
+  std::uint64_t position = 0;  // bytes of a 200 answer seen (a range answered with the whole entry)
+  bool range_done = false;     // the whole entry came, and the range is passed: the rest is not read
+  std::optional<std::uint64_t> range_allowed;  // a 206's length by its Content-Range, once checked
+  std::uint64_t range_delivered = 0;           // a 206's bytes given to the sink
+  std::string range_error;                     // a 206 that does not answer the range asked
+  std::string local_error;                     // the sink threw: our side failed
+  std::string error_body;                      // an error response's first bytes
 };
 
-// Bodies of error responses are not the entry: only a 200's or 206's body
-// reaches the sink.
+// Hands bytes to the sink; exceptions never unwind through libcurl.
+bool deliver(FetchState* state, const char* data, std::size_t n) {
+  try {
+    return (*state->sink)(data, n);  // false: the bytes are wrong (perform says "aborted by the receiver")
+  } catch (const std::exception& e) {
+    state->local_error = e.what();
+  } catch (...) {
+    state->local_error = "unknown exception";
+  }
+  return false;
+}
+
+// The length a 206 may have: its Content-Range must start at the offset
+// asked and end within the range (earlier when the entry ends first).
+std::optional<std::uint64_t> allowed_range_length(CURL* handle, const ByteRange& asked) {
+  curl_header* header = nullptr;
+  if (curl_easy_header(handle, "Content-Range", 0, CURLH_HEADER, -1, &header) != CURLHE_OK) return std::nullopt;
+  unsigned long long first = 0, last = 0;
+  char slash = 0;
+  if (std::sscanf(header->value, "bytes %llu-%llu%c", &first, &last, &slash) != 3 || slash != '/') return std::nullopt;
+  if (first != asked.offset || last < first || last - first >= asked.length) return std::nullopt;
+  return last - first + 1;
+}
+
+// Bodies of error responses are not the entry: only a 200's or (for a range
+// request) a 206's body reaches the sink, and a 206 only as much of it as
+// the range asked.
 std::size_t on_fetch_data(char* data, std::size_t size, std::size_t count, void* user) {
   auto* state = static_cast<FetchState*>(user);
-  std::size_t n = size * count;
-  long code = 0;
-  curl_easy_getinfo(state->handle, CURLINFO_RESPONSE_CODE, &code);
-  if (code != 200 && code != 206) return n;
-  const char* begin = data;
-  std::size_t length = n;
-  if (state->range && code == 200) {
+  const std::size_t n = size * count;
+  const long code = response_code(state->handle);
+  if (code != 200 && code != 206) {
+    keep_error_body(&state->error_body, data, n);
+    return n;
+  }
+  if (code == 206) {
+    if (!state->range) {
+      state->range_error = "HTTP 206 to a request for the whole entry";
+      return 0;
+    }
+    if (!state->range_allowed) {
+      state->range_allowed = allowed_range_length(state->handle, *state->range);
+      if (!state->range_allowed) {
+        state->range_error = "HTTP 206 whose Content-Range is not the range asked";
+        return 0;
+      }
+    }
+    if (state->range_delivered + n > *state->range_allowed) {
+      state->range_error = "HTTP 206 longer than the range asked";
+      return 0;
+    }
+    state->range_delivered += n;
+    return deliver(state, data, n) ? n : 0;
+  }
+  if (state->range) {
     const std::uint64_t start = state->position;
     state->position += n;
     const std::uint64_t first = std::max(start, state->range->offset);
     const std::uint64_t end = state->range->offset + state->range->length;
     const std::uint64_t last = std::min(state->position, end);
-    if (first < last && !(*state->sink)(data + (first - start), last - first)) {
-      state->aborted = true;
-      return 0;
-    }
+    if (first < last && !deliver(state, data + (first - start), last - first)) return 0;
     // A server that ignores Range (bazel-remote) would send the whole
     // object: stop once the range is in hand.
     if (state->position >= end) {
@@ -52,11 +113,7 @@ std::size_t on_fetch_data(char* data, std::size_t size, std::size_t count, void*
     }
     return n;
   }
-  if (!(*state->sink)(begin, length)) {
-    state->aborted = true;
-    return 0;
-  }
-  return n;
+  return deliver(state, data, n) ? n : 0;
 }
 
 struct MemoryReader {
@@ -75,7 +132,46 @@ std::size_t on_read_file(char* buffer, std::size_t size, std::size_t count, void
   return std::fread(buffer, 1, size * count, static_cast<FILE*>(user));
 }
 
-std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+// What a PUT's answer says: kept only to read an error code from.
+std::size_t on_response_body(char* data, std::size_t size, std::size_t count, void* user) {
+  keep_error_body(static_cast<std::string*>(user), data, size * count);
+  return size * count;
+}
+
+// S3's error code: <Code>...</Code> in the XML body ("" when there is none).
+std::string s3_error_code(const std::string& body) {
+  const auto begin = body.find("<Code>");
+  const auto end = body.find("</Code>");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return "";
+  return body.substr(begin + 6, end - begin - 6);
+}
+
+bool is_s3_credentials_code(const std::string& code) {
+  return code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
+         code == "InvalidToken" || code == "TokenRefreshRequired" || code == "RequestTimeTooSkewed" ||
+         code == "AuthorizationHeaderMalformed" || code == "InvalidSecurity";
+}
+
+// What a refusal most likely means, for the one line the user reads.
+std::string refusal_hint(long code) {
+  switch (code) {
+    case 413:
+      return " (the server takes no bodies this large: raise its limit, nginx's client_max_body_size, e.g. to 0 or 1g)";
+    case 400:
+      return " (bad request)";
+    case 405:
+      return " (method not allowed: nginx needs dav_methods PUT)";
+    case 409:
+      return " (conflict: nginx needs create_full_put_path on)";
+    default:
+      return "";
+  }
+}
+
+long upload_timeout_ms(long base_ms, std::uint64_t size) {
+  const auto scaled = static_cast<long>(std::min<std::uint64_t>(size / kMinUploadBytesPerSecond * 1000, LONG_MAX / 2));
+  return std::max(base_ms, scaled);
+}
 
 }  // namespace
 
@@ -116,7 +212,8 @@ void HttpRemote::release(CURL* handle) {
   idle_.push_back(handle);
 }
 
-RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers) {
+RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers,
+                                 const std::string* error_body, long timeout_ms) {
   // Credentials that change: this request's, and the headers that go with
   // them (a session token) added to a copy of the list.
   HttpRequestCredentials credentials;
@@ -142,7 +239,7 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, config_.connect_timeout_ms);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, config_.request_timeout_ms);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : config_.request_timeout_ms);
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, kStallSeconds);
   if (!userpwd.empty()) curl_easy_setopt(handle, CURLOPT_USERPWD, userpwd.c_str());
@@ -151,8 +248,7 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
   char curl_error[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, curl_error);
   const CURLcode rc = curl_easy_perform(handle);
-  long code = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
+  const long code = response_code(handle);
   // Messages name the key, never the URL (which may hold credentials); the
   // caller knows which remote it asked.
   const std::string where = std::string(method) + " " + key;
@@ -160,10 +256,30 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
     return RemoteResult::failed(where + ": " + (curl_error[0] ? curl_error : curl_easy_strerror(rc)));
   }
   if (code == 404) return {RemoteResult::kNotFound, ""};
-  if (code == 401 || code == 403) {
-    return {RemoteResult::kUnauthorized, where + ": HTTP " + std::to_string(code) + " (credentials refused)"};
+  const std::string status = where + ": HTTP " + std::to_string(code);
+  if (config_.s3_error_codes && (code == 400 || code == 403)) {
+    // S3 says why in the body. With a least-privilege policy (GetObject
+    // without ListBucket) a key that does not exist is a 403 AccessDenied.
+    const std::string s3_code = error_body ? s3_error_code(*error_body) : "";
+    const bool read = std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0;
+    if (is_s3_credentials_code(s3_code)) {
+      return {RemoteResult::kUnauthorized, status + " " + s3_code + " (credentials refused)"};
+    }
+    if (code == 403 && s3_code == "AccessDenied" && read) return {RemoteResult::kNotFound, ""};
+    if (code == 403) {
+      return {RemoteResult::kUnauthorized,
+              status + (s3_code.empty() ? "" : " " + s3_code) + " (credentials refused)"};
+    }
+    if (s3_code == "RequestTimeout" || s3_code == "SlowDown") return RemoteResult::failed(status + " " + s3_code);
+    return {RemoteResult::kRejected, status + (s3_code.empty() ? "" : " " + s3_code) + refusal_hint(code)};
   }
-  if (code < 200 || code > 299) return RemoteResult::failed(where + ": HTTP " + std::to_string(code));
+  if (code == 401 || code == 403) return {RemoteResult::kUnauthorized, status + " (credentials refused)"};
+  // A client error is this request's for good, except a timeout or a rate
+  // limit, which a later try may pass.
+  if (code >= 400 && code < 500 && code != 408 && code != 429) {
+    return {RemoteResult::kRejected, status + refusal_hint(code)};
+  }
+  if (code < 200 || code > 299) return RemoteResult::failed(status);
   if (rc == CURLE_WRITE_ERROR) return RemoteResult::failed(where + ": aborted by the receiver");
   return {};
 }
@@ -178,8 +294,15 @@ RemoteResult HttpRemote::fetch_range(const std::string& key, ByteRange range, co
 RemoteResult HttpRemote::exists(const std::string& key) {
   CURL* handle = acquire();
   curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);  // HEAD
-  RemoteResult result = perform(handle, key, "HEAD", header_list_);
+  RemoteResult result = perform(handle, key, "HEAD", header_list_, nullptr);
+  const long code = response_code(handle);
   release(handle);
+  // A HEAD has no body to say why S3 refused it (a missing key, or refused
+  // credentials): a one-byte GET does.
+  if (config_.s3_error_codes && (code == 400 || code == 403)) {
+    const ByteRange first_byte{0, 1};
+    result = get(key, &first_byte, [](const char*, std::size_t) { return true; });
+  }
   return result;
 }
 
@@ -194,26 +317,31 @@ RemoteResult HttpRemote::get(const std::string& key, const ByteRange* range, con
     curl_easy_setopt(handle, CURLOPT_RANGE, range_spec.c_str());
   }
   // A range of a zstd entry would be a range of compressed bytes.
-  RemoteResult result = perform(handle, key, "GET", range ? header_list_ : get_header_list_);
-  if (state.range_done) result = {};
-  long code = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
-  if (result.ok() && code != 200 && !(range && code == 206)) {
-    result = RemoteResult::failed("GET " + key + ": HTTP " + std::to_string(code));
-  }
+  RemoteResult result = perform(handle, key, "GET", range ? header_list_ : get_header_list_, &state.error_body);
+  const long code = response_code(handle);
   release(handle);
+  const std::string where = "GET " + key;
+  if (!state.local_error.empty()) return {RemoteResult::kLocalError, where + ": stopped on our side: " + state.local_error};
+  if (!state.range_error.empty()) return RemoteResult::failed(where + ": " + state.range_error);
+  if (state.range_done) return {};
+  if (result.ok() && code != 200 && !(range && code == 206)) {
+    return RemoteResult::failed(where + ": HTTP " + std::to_string(code));
+  }
   return result;
 }
 
 RemoteResult HttpRemote::store_bytes(const std::string& key, std::string_view bytes) {
   CURL* handle = acquire();
   MemoryReader reader{bytes};
+  std::string answer;
   curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(handle, CURLOPT_READFUNCTION, on_read_memory);
   curl_easy_setopt(handle, CURLOPT_READDATA, &reader);
   curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bytes.size()));
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard);
-  RemoteResult result = perform(handle, key, "PUT", header_list_);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, on_response_body);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &answer);
+  RemoteResult result = perform(handle, key, "PUT", header_list_, &answer,
+                                upload_timeout_ms(config_.request_timeout_ms, bytes.size()));
   release(handle);
   return result;
 }
@@ -223,13 +351,15 @@ RemoteResult HttpRemote::store_file(const std::string& key, const std::filesyste
   std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(file.c_str(), "rb"), std::fclose);
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
-  if (!in || ec) return RemoteResult::failed("cannot read " + file.string() + " to upload it");
+  if (!in || ec) return {RemoteResult::kLocalError, "cannot read " + file.string() + " to upload it"};
   CURL* handle = acquire();
+  std::string answer;
   curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(handle, CURLOPT_READFUNCTION, on_read_file);
   curl_easy_setopt(handle, CURLOPT_READDATA, in.get());
   curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, on_response_body);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &answer);
   curl_slist* headers = header_list_;
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> encoding_headers(nullptr, curl_slist_free_all);
   if (encoding.zstd && config_.zstd_headers) {
@@ -238,11 +368,12 @@ RemoteResult HttpRemote::store_file(const std::string& key, const std::filesyste
       encoding_headers.reset(curl_slist_append(encoding_headers.release(), h->data));
     }
     encoding_headers.reset(curl_slist_append(encoding_headers.release(), "Content-Encoding: zstd"));
-    const std::string size = "X-Digest-SizeBytes: " + std::to_string(encoding.decoded_size);
-    encoding_headers.reset(curl_slist_append(encoding_headers.release(), size.c_str()));
+    const std::string size_header = "X-Digest-SizeBytes: " + std::to_string(encoding.decoded_size);
+    encoding_headers.reset(curl_slist_append(encoding_headers.release(), size_header.c_str()));
     headers = encoding_headers.get();
   }
-  RemoteResult result = perform(handle, key, "PUT", headers);
+  RemoteResult result =
+      perform(handle, key, "PUT", headers, &answer, upload_timeout_ms(config_.request_timeout_ms, size));
   release(handle);
   return result;
 }

@@ -35,6 +35,10 @@ struct HttpConfig {
   // Content-Encoding and Accept-Encoding: zstd, which bazel-remote
   // understands. Off for S3, which would keep them as object metadata.
   bool zstd_headers = true;
+  // Read S3's error codes from 400 and 403 answers: a missing key that a
+  // policy without ListBucket hides behind AccessDenied is a miss, refused
+  // credentials are kUnauthorized.
+  bool s3_error_codes = false;
   long connect_timeout_ms = 3000;
   long request_timeout_ms = 60000;
 };
@@ -56,7 +60,11 @@ class HttpRemote : public Remote {
   // borrows one, so concurrent requests use separate connections.
   CURL* acquire();
   void release(CURL* handle);
-  RemoteResult perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers);
+  // One request on `handle`, its answer turned into a RemoteResult;
+  // `error_body` holds what the write callback kept of an error response
+  // (S3's error code), `timeout_ms` overrides the request timeout.
+  RemoteResult perform(CURL* handle, const std::string& key, const char* method, curl_slist* headers,
+                       const std::string* error_body, long timeout_ms = 0);
   RemoteResult get(const std::string& key, const ByteRange* range, const RemoteSink& sink);
 
   HttpConfig config_;

@@ -10,9 +10,16 @@
 namespace gocachefs {
 
 std::string redact_url(const std::string& url) {
-  // scheme://user:password@host -> scheme://REDACTED@host
-  static const std::regex userinfo(R"(^([a-z0-9+.-]+://)[^/@]*@)", std::regex::icase);
-  std::string out = std::regex_replace(url, userinfo, "$1REDACTED@");
+  // scheme://user:password@host -> scheme://REDACTED@host. The password may
+  // hold any character, '@', '/' and ':' among them, so everything up to the
+  // last '@' goes (more than the user part when the path has an '@': better
+  // too much than a piece of a password).
+  std::string out = url;
+  const auto scheme_end = out.find("://");
+  const std::size_t start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  if (const auto at = out.rfind('@'); at != std::string::npos && at >= start) {
+    out.replace(start, at - start, "REDACTED");
+  }
   // Query values that look like secrets.
   static const std::regex secret(R"(([?&](?:[a-z_-]*(?:token|secret|password|key)[a-z_-]*)=)[^&]*)", std::regex::icase);
   return std::regex_replace(out, secret, "$1REDACTED");

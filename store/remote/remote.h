@@ -21,9 +21,12 @@ struct RemoteResult {
     kNotFound,      // the remote answered: it does not have the key
     kFailed,        // the remote could not answer (down, timeout, 5xx, garbage)
     kUnauthorized,  // credentials refused: retrying will not help
+    kRejected,      // the remote answered and refuses this request for good (HTTP 4xx other than
+                    // auth, 408 and 429: too large, bad request): retrying it will not help
+    kLocalError,    // stopped on our side: the sink threw (our disk failed); says nothing of the remote
   };
   Status status = kOk;
-  std::string error;  // for kFailed and kUnauthorized; never holds secrets
+  std::string error;  // for all but kOk and kNotFound; never holds secrets
 
   bool ok() const { return status == kOk; }
   static RemoteResult failed(std::string error) { return {kFailed, std::move(error)}; }
@@ -42,8 +45,11 @@ struct StoredEncoding {
   std::uint64_t decoded_size = 0;  // the object's own size when zstd
 };
 
-// Receives fetched bytes as they arrive; returning false aborts the fetch
-// (too large, or the local disk failed).
+// Receives fetched bytes as they arrive. Returning false aborts the fetch
+// because the bytes are wrong (too many, garbage: the remote's fault, kFailed);
+// a sink whose own side fails (the local disk) throws instead, and the fetch
+// ends with kLocalError, which is not held against the remote. Exceptions
+// never cross into the transport.
 using RemoteSink = std::function<bool(const char* data, std::size_t size)>;
 
 class Remote {

@@ -45,7 +45,7 @@ HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options,
   const std::string bucket = rest.substr(0, slash);
   std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (bucket.empty()) throw std::invalid_argument("s3 URL without a bucket: " + url);
+  if (bucket.empty()) throw std::invalid_argument("s3 URL without a bucket: " + redact_url(url));
 
   auto params = parse_query(query);
   std::string region = params["region"];
@@ -65,7 +65,8 @@ HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options,
     config.base_url = endpoint.substr(0, scheme_end) + bucket + "." + endpoint.substr(scheme_end);
   }
   if (!prefix.empty()) config.base_url += "/" + prefix;
-  config.description = "s3://" + rest + " (" + config.base_url + ")";
+  // An endpoint may carry user:password@: messages never show it.
+  config.description = "s3://" + redact_url(rest) + " (" + redact_url(config.base_url) + ")";
 
   if (!provider) {
     try {
@@ -87,6 +88,7 @@ HttpConfig s3_http_config(const std::string& url, const RemoteOptions& options,
   };
   config.aws_sigv4 = "aws:amz:" + region + ":s3";
   config.zstd_headers = false;
+  config.s3_error_codes = true;
   // S3 wants the payload's hash in a header; curl signs whatever is there.
   config.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
   for (const auto& h : options.extra_headers) config.headers.push_back(h);

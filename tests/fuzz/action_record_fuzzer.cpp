@@ -8,16 +8,18 @@
 #include <string_view>
 
 #include "store/action_record.h"
+#include "store/sha256.h"
 #include "tests/fuzz/fuzz_support.h"
 
 using namespace gocachefs;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto record = decode_action_record({reinterpret_cast<const char*>(data), size});
+  const Id action_id = Sha256::of("action");
+  const auto record = decode_action_record({reinterpret_cast<const char*>(data), size}, action_id);
   if (!record) return 0;
   FUZZ_CHECK(record->inline_bytes.size() <= record->size);
 
-  const auto again = decode_action_record(encode_action_record(*record));
+  const auto again = decode_action_record(encode_action_record(action_id, *record), action_id);
   FUZZ_CHECK(again);
   FUZZ_CHECK(again->output_id == record->output_id);
   FUZZ_CHECK(again->size == record->size);

@@ -8,9 +8,12 @@
 #include <cstdlib>
 #include <random>
 
+#include "src/remote_health.h"
+#include "store/remote/aws_credentials.h"
 #include "store/remote/cas_encoding.h"
 #include "store/remote/remote.h"
 #include "store/sha256.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/test_server.h"
 
 namespace gocachefs::testing {
@@ -233,6 +236,114 @@ TEST(RemoteCredentialsTest, WrongS3SecretIsUnauthorized) {
   EXPECT_EQ(result.error.find("not-the-secret-key"), std::string::npos) << result.error;
 }
 
+// nginx as a recipe that forgets client_max_body_size: 1 MiB at most.
+TEST(RemoteRefusalTest, NginxDefaultBodyLimitRefusesLargeUploadsForGood) {
+  std::string why;
+  auto server = TestServer::start("nginx-default-limit", {}, &why);
+  if (!server) GTEST_SKIP() << "SKIPPED: " << why;
+  auto remote = make_remote(server->url() + "/team", {});
+  TempDir dir;
+  const std::string large = random_bytes(2u << 20, 7);
+  write_file(dir / "large", large);
+  const RemoteResult refused = remote->store_file(cas_key(large), dir / "large", StoredEncoding{});
+  EXPECT_EQ(refused.status, RemoteResult::kRejected) << refused.error;
+  EXPECT_NE(refused.error.find("413"), std::string::npos) << refused.error;
+  EXPECT_NE(refused.error.find("client_max_body_size"), std::string::npos) << refused.error;
+  const std::string small = random_bytes(100000, 8);
+  EXPECT_TRUE(remote->store_bytes(cas_key(small), small).ok()) << "smaller objects still go";
+}
+
+// Temporary keys from MinIO's STS whose session policy grants GetObject and
+// PutObject under team/ only, without ListBucket. AWS S3 then answers a key
+// that does not exist with 403 AccessDenied; MinIO answers 404 for a missing
+// key it may read, and 403 AccessDenied where the policy does not let it
+// read: a remote under another prefix gets what AWS sends for a miss.
+class S3LeastPrivilegeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    minio_ = TestServer::start("minio", {}, &why);
+    if (!minio_) GTEST_SKIP() << "SKIPPED: " << why;
+    const std::string policy = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+                               R"("Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::)" +
+                               minio_->get("bucket") + R"(/team/*"]}]})";
+    const auto answer = run_command({"curl", "-sS", "--max-time", "10", "--aws-sigv4", "aws:amz:us-east-1:sts",
+                                     "--user", minio_->get("access_key") + ":" + minio_->get("secret_key"), "-d",
+                                     "Action=AssumeRole&Version=2011-06-15&DurationSeconds=900", "--data-urlencode",
+                                     "Policy=" + policy, minio_->url() + "/"});
+    keys_ = parse_sts_credentials(answer.out);
+    ASSERT_FALSE(keys_.access_key_id.empty()) << answer.out << answer.err;
+  }
+  std::unique_ptr<Remote> remote_with(const std::string& secret, const std::string& prefix = "team") {
+    setenv("AWS_ACCESS_KEY_ID", keys_.access_key_id.c_str(), 1);
+    setenv("AWS_SECRET_ACCESS_KEY", secret.c_str(), 1);
+    setenv("AWS_SESSION_TOKEN", keys_.session_token.c_str(), 1);
+    auto remote = make_remote("s3://" + minio_->get("bucket") + "/" + prefix + "?endpoint=" + minio_->url(), {});
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+    return remote;
+  }
+  // A signed GET with the temporary keys, as curl sees it.
+  std::string raw_get(const std::string& path) {
+    return run_command({"curl", "-sS", "--max-time", "10", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+                        keys_.access_key_id + ":" + keys_.secret_access_key, "-H",
+                        "x-amz-security-token: " + keys_.session_token, "-w", "\nHTTP %{http_code}",
+                        minio_->url() + "/" + minio_->get("bucket") + "/" + path})
+        .out;
+  }
+  std::unique_ptr<TestServer> minio_;
+  AwsCredentials keys_;
+};
+
+TEST_F(S3LeastPrivilegeTest, AMissingKeyIsAMissNotRefusedCredentials) {
+  const std::string missing = ac_key();
+  // What AWS answers for a missing key without ListBucket, from MinIO.
+  const std::string raw = raw_get("elsewhere/" + missing);
+  ASSERT_NE(raw.find("HTTP 403"), std::string::npos) << raw;
+  ASSERT_NE(raw.find("<Code>AccessDenied</Code>"), std::string::npos) << raw;
+
+  for (const std::string prefix : {"elsewhere", "team"}) {
+    auto remote = remote_with(keys_.secret_access_key, prefix);
+    RemoteHealth health(remote->describe());
+    for (int i = 0; i < 2 * CircuitBreaker::kTripAfter; ++i) {
+      std::string fetched;
+      const RemoteResult get = fetch_all(*remote, missing, &fetched);
+      EXPECT_EQ(get.status, RemoteResult::kNotFound) << prefix << ": " << get.error;
+      const RemoteResult head = remote->exists(missing);
+      EXPECT_EQ(head.status, RemoteResult::kNotFound) << prefix << ": " << head.error;
+      for (const RemoteResult& r : {get, head}) {
+        if (r.status != RemoteResult::kNotFound) health.failed(r);  // as the fetcher and the lazy mount do
+      }
+    }
+    EXPECT_TRUE(health.allow()) << prefix << ": misses tripped the breaker";
+  }
+  // What exists is found, by GET and by HEAD, with these keys.
+  auto remote = remote_with(keys_.secret_access_key);
+  const std::string key = ac_key();
+  ASSERT_TRUE(remote->store_bytes(key, "a record").ok());
+  std::string fetched;
+  EXPECT_TRUE(fetch_all(*remote, key, &fetched).ok());
+  EXPECT_EQ(fetched, "a record");
+  EXPECT_TRUE(remote->exists(key).ok());
+}
+
+TEST_F(S3LeastPrivilegeTest, AWrongSecretIsStillRefusedCredentials) {
+  auto remote = remote_with("not-the-secret-key");
+  std::string fetched;
+  const RemoteResult get = fetch_all(*remote, ac_key(), &fetched);
+  EXPECT_EQ(get.status, RemoteResult::kUnauthorized) << get.error;
+  EXPECT_NE(get.error.find("SignatureDoesNotMatch"), std::string::npos) << get.error;
+  const RemoteResult head = remote->exists(ac_key());
+  EXPECT_EQ(head.status, RemoteResult::kUnauthorized) << head.error;
+  EXPECT_EQ(remote->store_bytes(ac_key(), "x").status, RemoteResult::kUnauthorized);
+  for (const auto& error : {get.error, head.error, remote->describe()}) {
+    EXPECT_EQ(error.find("not-the-secret-key"), std::string::npos) << error;
+    EXPECT_EQ(error.find(minio_->url() + "/" + minio_->get("bucket") + "/team/ac"), std::string::npos)
+        << "an S3 message shows the raw URL: " << error;
+  }
+}
+
 TEST(RemoteDownTest, ServerThatIsDownFailsFast) {
   // A port nothing listens on.
   std::string why;
@@ -289,6 +400,43 @@ TEST_F(RemoteFaultTest, TruncatedBodyFails) {
 TEST_F(RemoteFaultTest, ClosedConnectionFails) {
   std::string fetched;
   EXPECT_EQ(fetch_with("reset", &fetched).status, RemoteResult::kFailed);
+}
+
+// A range answer must be the range: never more bytes than asked reach the
+// sink, and a 206 for another range is a failure.
+TEST_F(RemoteFaultTest, RangeAnswersThatAreNotTheRangeFail) {
+  const ByteRange range{1000, 4096};
+  for (const std::string mode : {"range_long", "range_shifted"}) {
+    proxy_->set_fault(mode);
+    std::string got;
+    const RemoteResult result = remote_->fetch_range(key_, range, [&](const char* data, std::size_t size) {
+      got.append(data, size);
+      return true;
+    });
+    EXPECT_EQ(result.status, RemoteResult::kFailed) << mode << ": " << result.error;
+    EXPECT_LE(got.size(), range.length) << mode;
+    EXPECT_NE(result.error.find("206"), std::string::npos) << mode << ": " << result.error;
+  }
+  proxy_->set_fault("pass");
+  std::string got;
+  ASSERT_TRUE(remote_->fetch_range(key_, range, [&](const char* data, std::size_t size) {
+    got.append(data, size);
+    return true;
+  }).ok());
+  EXPECT_TRUE(got == bytes_.substr(range.offset, range.length));
+}
+
+// A sink that throws (our disk failed) stops the fetch as a local error,
+// which is not the remote's fault; the exception never crosses libcurl.
+TEST_F(RemoteFaultTest, ASinkThatThrowsIsALocalError) {
+  proxy_->set_fault("pass");
+  const RemoteResult result = remote_->fetch(key_, [](const char*, std::size_t) -> bool {
+    throw std::runtime_error("injected: No space left on device");
+  });
+  EXPECT_EQ(result.status, RemoteResult::kLocalError) << result.error;
+  EXPECT_NE(result.error.find("No space left"), std::string::npos) << result.error;
+  std::string fetched;
+  EXPECT_TRUE(fetch_all(*remote_, key_, &fetched).ok()) << "the connection is still usable";
 }
 
 TEST_F(RemoteFaultTest, PassingThroughWorks) {

@@ -14,7 +14,7 @@ namespace gocachefs::testing {
 
 class TestServer {
  public:
-  // Starts `kind` (nginx, minio, bazel-remote, fault, oidc, aws-metadata,
+  // Starts `kind` (nginx, nginx-default-limit, minio, bazel-remote, fault, oidc, aws-metadata,
   // ec2-metadata-mock; see scripts/test_server.sh) with `args`; nullptr
   // with `why` set when the server is not installed on this machine.
   static std::unique_ptr<TestServer> start(const std::string& kind, const std::vector<std::string>& args,

@@ -143,4 +143,12 @@ TEST(ReadBody, EscapeCutByTheLineEndStopsThere) {
   }
 }
 
+// A BodySize is what the go command says; a huge one makes us hold no more
+// than a chunk, whatever the body is.
+TEST(ReadBody, AHugeDeclaredSizeAllocatesNothingForIt) {
+  const auto out = decode("\"" + base64::encode(body_of(1000)) + "\"\nrest\n", std::uint64_t{1} << 62);
+  EXPECT_NE(out.error.find("BodySize"), std::string::npos) << out.error;
+  EXPECT_EQ(out.rest, "rest\n");
+}
+
 }  // namespace gocachefs

@@ -4,6 +4,10 @@
 
 #include <cstdlib>
 
+#include <sys/stat.h>
+
+#include "tests/support/subprocess.h"
+
 namespace gocachefs {
 
 class ConfigTest : public ::testing::Test {
@@ -11,7 +15,8 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     for (const char* name : {"GOCACHEFS_DIR", "XDG_CACHE_HOME", "HOME", "GOCACHEFS_LOG_FILE", "GOCACHEFS_LOG_LEVEL",
                              "GOCACHEFS_UPLOAD_WAIT", "GOCACHEFS_REMOTE_READ_ONLY", "GOCACHEFS_REMOTE",
-                             "GOCACHEFS_LAZY", "GOCACHEFS_MAX_AGE", "GOCACHEFS_MAX_SIZE"}) {
+                             "GOCACHEFS_LAZY", "GOCACHEFS_MAX_AGE", "GOCACHEFS_MAX_SIZE",
+                             "GOCACHEFS_SIGNING_KEY_FILE", "GOCACHEFS_MAX_OBJECT_SIZE"}) {
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
       unsetenv(name);
     }
@@ -113,6 +118,49 @@ TEST_F(ConfigTest, TrimPolicyFromFlagsOrEnvironment) {
   expect_settings_error(Flags{.max_size = "lots"}, "--max-size \"lots\" is not a size");
   unsetenv("GOCACHEFS_MAX_SIZE");
   EXPECT_GT(resolve_settings(Flags{.max_age = "0"}).trim.max_age, std::chrono::hours(24 * 365 * 100));  // no limit
+}
+
+TEST_F(ConfigTest, SigningKeyFileIsLoadedOnlyWhenPrivateAndWellFormed) {
+  EXPECT_FALSE(resolve_remote(Flags{}).settings.trust.keys) << "no key: nothing signed, as before";
+  const testing::TempDir dir;
+  const std::string file = dir / "team.keys";
+  testing::write_file(file, "# team keys\nteam-2 " + std::string(64, 'b') + "\nteam-1 " + std::string(64, 'a') + "\n");
+  chmod(file.c_str(), 0600);
+  setenv("GOCACHEFS_SIGNING_KEY_FILE", file.c_str(), 1);
+  const RemoteConfig remote = resolve_remote(Flags{});
+  ASSERT_TRUE(remote.settings.trust.keys);
+  EXPECT_EQ(remote.settings.trust.keys->signer_id(), "team-2");
+  EXPECT_EQ(remote.signing_key_file, file);
+
+  const auto refused = [&](const std::string& says) {
+    try {
+      resolve_remote(Flags{});
+      ADD_FAILURE() << "accepted; expected: " << says;
+    } catch (const SettingsError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("GOCACHEFS_SIGNING_KEY_FILE"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find(std::string(64, 'a')), std::string::npos) << "a secret in: " << e.what();
+    }
+  };
+  chmod(file.c_str(), 0644);
+  refused("chmod 600");
+  chmod(file.c_str(), 0600);
+  testing::write_file(file, "team-1 short\n");
+  chmod(file.c_str(), 0600);
+  refused("at least 32 characters");
+  setenv("GOCACHEFS_SIGNING_KEY_FILE", (dir / "missing").c_str(), 1);
+  refused("cannot be read");
+}
+
+TEST_F(ConfigTest, MaxObjectSize) {
+  EXPECT_EQ(resolve_remote(Flags{}).settings.trust.max_object_size, 4ULL << 30);
+  EXPECT_EQ(resolve_remote(Flags{.max_object_size = "64MiB"}).settings.trust.max_object_size, 64ULL << 20);
+  setenv("GOCACHEFS_MAX_OBJECT_SIZE", "1GB", 1);
+  EXPECT_EQ(resolve_remote(Flags{}).settings.trust.max_object_size, 1000000000u);
+  setenv("GOCACHEFS_MAX_OBJECT_SIZE", "lots", 1);
+  EXPECT_THROW(resolve_remote(Flags{}), SettingsError);
+  setenv("GOCACHEFS_MAX_OBJECT_SIZE", "0", 1);
+  EXPECT_THROW(resolve_remote(Flags{}), SettingsError);
 }
 
 }  // namespace gocachefs

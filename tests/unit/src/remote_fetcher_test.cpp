@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <latch>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "store/remote/cas_encoding.h"
@@ -32,7 +36,7 @@ class RemoteFetcherTest : public ::testing::Test {
   void publish(const Id& action_id, const std::string& object, const std::string* cas_entry = nullptr) {
     const ActionRecord record{Sha256::of(object), object.size(), kPutTime,
                               object.substr(0, inline_size_for(object.size(), object))};
-    ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(action_id), encode_action_record(record)).ok());
+    ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(action_id), encode_action_record(action_id, record)).ok());
     if (object.size() > kInlineObjectLimit) {
       ASSERT_TRUE(remote.store_bytes("cas/" + to_hex(Sha256::of(object)), cas_entry ? *cas_entry : object).ok());
     }
@@ -130,22 +134,122 @@ TEST_F(RemoteFetcherTest, MissingPiecesAreMisses) {
   // A record whose object never arrived.
   const std::string object = large_object();
   const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object.substr(0, kInlinePrefixLimit)};
-  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("orphan")), encode_action_record(record)).ok());
+  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("orphan")), encode_action_record(Sha256::of("orphan"), record)).ok());
   EXPECT_FALSE(fetch("orphan"));
   // Garbage where a record should be.
   ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("garbage")), "\x01\x02 not a record").ok());
   EXPECT_FALSE(fetch("garbage"));
 }
 
-TEST_F(RemoteFetcherTest, ManyThreadsAskingForOneActionAllGetIt) {
+// A real FileRemote that counts the downloads of each key; the first
+// download of `hold_key` waits for `release`, so that every caller has asked
+// while it is in flight.
+class CountingRemote : public Remote {
+ public:
+  CountingRemote(Remote& inner, std::string hold_key, std::shared_future<void> release)
+      : inner_(inner), hold_key_(std::move(hold_key)), release_(std::move(release)) {}
+  RemoteResult fetch(const std::string& key, const RemoteSink& sink) override {
+    bool first = false;
+    {
+      std::lock_guard lock(mutex_);
+      first = ++downloads_[key] == 1;
+    }
+    if (first && key == hold_key_) release_.wait();
+    return inner_.fetch(key, sink);
+  }
+  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
+    return inner_.fetch_range(key, range, sink);
+  }
+  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
+  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
+    return inner_.store_bytes(key, bytes);
+  }
+  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding e) override {
+    return inner_.store_file(key, file, e);
+  }
+  std::string describe() const override { return inner_.describe(); }
+  int downloads(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return downloads_[key];
+  }
+
+ private:
+  Remote& inner_;
+  std::string hold_key_;
+  std::shared_future<void> release_;
+  std::mutex mutex_;
+  std::map<std::string, int> downloads_;
+};
+
+TEST_F(RemoteFetcherTest, ManyThreadsAskingForOneActionShareOneDownload) {
   const std::string object = large_object();
   publish("a", object);
+  const std::string record_key = "ac/" + to_hex(Sha256::of("a"));
+  const std::string object_key = "cas/" + to_hex(Sha256::of(object));
+  std::promise<void> release;
+  CountingRemote counting(remote, record_key, release.get_future().share());
+  RemoteFetcher counted{objects, index, counting, health};
+  constexpr int kThreads = 8;
+  std::latch asking(kThreads);
   std::vector<std::thread> threads;
   std::atomic<int> hits{0};
-  for (int i = 0; i < 8; ++i) threads.emplace_back([&] { hits += fetch("a").has_value(); });
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      asking.count_down();
+      hits += counted.fetch(Sha256::of("a")).has_value();
+    });
+  }
+  // The record's download is held until every thread has asked (and a
+  // moment more for the last to reach the fetcher).
+  asking.wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  release.set_value();
   for (auto& t : threads) t.join();
-  EXPECT_EQ(hits, 8);
+  EXPECT_EQ(hits, kThreads);
   EXPECT_TRUE(stored(object));
+  EXPECT_EQ(counting.downloads(record_key), 1) << "the record was downloaded once per caller";
+  // Whenever a caller came, the object is downloaded once: later callers find it stored.
+  EXPECT_EQ(counting.downloads(object_key), 1) << "the object was downloaded more than once";
+}
+
+TEST_F(RemoteFetcherTest, AnotherActionsRecordIsAMissAndCounted) {
+  const std::string object = "compiled for action a";
+  publish("a", object);
+  // Copied to b's key by anyone with write access.
+  std::filesystem::copy_file(remote_dir / ("ac/" + to_hex(Sha256::of("a"))), remote_dir / ("ac/" + to_hex(Sha256::of("b"))));
+  EXPECT_FALSE(fetch("b"));
+  EXPECT_FALSE(fetch("b"));
+  EXPECT_EQ(fetcher.records_rejected(), 2u);
+  EXPECT_TRUE(health.allow()) << "a refused record is not a failing remote";
+  EXPECT_TRUE(fetch("a"));
+}
+
+TEST_F(RemoteFetcherTest, WithAKeyOnlySignedRecordsAreHits) {
+  const auto keys = std::make_shared<const SigningKeys>(SigningKeys::parse("team " + std::string(40, 'k')));
+  RemoteFetcher signed_fetcher{objects, index, remote, health, {keys}};
+  publish("unsigned", "an object nobody signed");
+  const std::string object = "an object the team signed";
+  const ActionRecord record{Sha256::of(object), object.size(), kPutTime, object};
+  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("signed")),
+                                 encode_action_record(Sha256::of("signed"), record, keys.get()))
+                  .ok());
+  EXPECT_FALSE(signed_fetcher.fetch(Sha256::of("unsigned")));
+  EXPECT_FALSE(stored("an object nobody signed"));
+  EXPECT_TRUE(signed_fetcher.fetch(Sha256::of("signed")));
+  EXPECT_EQ(signed_fetcher.records_rejected(), 1u);
+}
+
+TEST_F(RemoteFetcherTest, AHugeDeclaredObjectIsRefusedBeforeAnythingIsWritten) {
+  const std::string head = large_object().substr(0, kInlinePrefixLimit);
+  const ActionRecord record{Sha256::of("huge"), 200ULL << 30, kPutTime, head};
+  ASSERT_TRUE(remote.store_bytes("ac/" + to_hex(Sha256::of("huge")), encode_action_record(Sha256::of("huge"), record)).ok());
+  EXPECT_FALSE(fetch("huge"));
+  EXPECT_EQ(fetcher.records_rejected(), 1u);
+  // Under a larger bound, the record passes; the disk has no room for it.
+  RemoteFetcher trusting{objects, index, remote, health, {nullptr, 1ULL << 50}};
+  EXPECT_FALSE(trusting.fetch(Sha256::of("huge")));
+  EXPECT_EQ(trusting.objects_refused(), 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(objects.temp_dir())) << "nothing preallocated";
 }
 
 }  // namespace

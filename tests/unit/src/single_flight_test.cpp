@@ -32,7 +32,11 @@ TEST(SingleFlightTest, ConcurrentCallersShareOneRun) {
   for (int i = 1; i < 8; ++i) {
     threads.emplace_back([&, i] { results[i] = flights.run(7, [&] { return ++runs, -1; }); });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them reach the flight
+  // Released only once all seven wait on the flight: none can come late and
+  // run the work again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (flights.joined(7) < 7 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(flights.joined(7), 7u) << "callers did not join the running flight";
   release.set_value();
   for (auto& t : threads) t.join();
   EXPECT_EQ(runs, 1);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 
 namespace gocachefs {
 
@@ -15,22 +18,26 @@ TEST(ThreadPool, RunsEverythingAndWaitsIdle) {
 }
 
 TEST(ThreadPool, RunsTasksConcurrently) {
-  ThreadPool pool(4, 16);
-  std::atomic<int> running{0}, peak{0};
+  constexpr int kThreads = 4;
+  ThreadPool pool(kThreads, 16);
   std::mutex m;
   std::condition_variable cv;
-  bool release = false;
-  for (int i = 0; i < 4; ++i) {
+  int running = 0;
+  bool all_at_once = false;
+  for (int i = 0; i < kThreads; ++i) {
     pool.submit([&] {
-      peak = std::max(peak.load(), ++running);
       std::unique_lock lock(m);
-      cv.wait(lock, [&] { return release || peak == 4; });
-      release = true;
+      ++running;
       cv.notify_all();
+      // A pool with fewer threads never has them all running: each task
+      // then gives up after a while, and the test fails instead of hanging.
+      if (cv.wait_for(lock, std::chrono::seconds(5), [&] { return running == kThreads; })) all_at_once = true;
+      --running;
     });
   }
-  pool.wait_idle();
-  EXPECT_EQ(peak, 4);
+  auto idle = std::async(std::launch::async, [&] { pool.wait_idle(); });
+  ASSERT_EQ(idle.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "tasks never finished";
+  EXPECT_TRUE(all_at_once) << "the " << kThreads << " tasks never ran at the same time";
 }
 
 TEST(ThreadPool, DestructorFinishesQueuedTasks) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "src/cache.h"
 #include "store/action_record.h"
 #include "store/remote/cas_encoding.h"
@@ -16,6 +19,53 @@ using testing::read_file;
 using testing::TempDir;
 using testing::write_file;
 
+// A real FileRemote that records the order of the writes it is asked for,
+// and can be told to answer a write in its place (`intercept`: a result, or
+// empty to let it through; it may also throw).
+class RecordingRemote : public Remote {
+ public:
+  explicit RecordingRemote(Remote& inner) : inner_(inner) {}
+  std::function<std::optional<RemoteResult>(const std::string& key)> intercept;
+
+  RemoteResult fetch(const std::string& key, const RemoteSink& sink) override { return inner_.fetch(key, sink); }
+  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
+    return inner_.fetch_range(key, range, sink);
+  }
+  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
+  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
+    if (auto answer = intercepted(key)) return *answer;
+    return inner_.store_bytes(key, bytes);
+  }
+  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding encoding) override {
+    if (auto answer = intercepted(key)) return *answer;
+    return inner_.store_file(key, file, encoding);
+  }
+  std::string describe() const override { return inner_.describe(); }
+
+  std::vector<std::string> writes() {
+    std::lock_guard lock(mutex_);
+    return writes_;
+  }
+  // Where the key's first write came in the order (-1: never written).
+  long position_of(const std::string& key) {
+    const auto all = writes();
+    const auto it = std::find(all.begin(), all.end(), key);
+    return it == all.end() ? -1 : it - all.begin();
+  }
+
+ private:
+  std::optional<RemoteResult> intercepted(const std::string& key) {
+    {
+      std::lock_guard lock(mutex_);
+      writes_.push_back(key);
+    }
+    return intercept ? intercept(key) : std::nullopt;
+  }
+  Remote& inner_;
+  std::mutex mutex_;
+  std::vector<std::string> writes_;
+};
+
 class UploaderTest : public ::testing::Test {
  protected:
   // A put as the Cache makes it: the object stored, the action queued.
@@ -28,7 +78,7 @@ class UploaderTest : public ::testing::Test {
   std::optional<ActionRecord> remote_record(const std::string& action) {
     const std::string path = remote_dir / ("ac/" + to_hex(Sha256::of(action)));
     if (!std::filesystem::exists(path)) return std::nullopt;
-    return decode_action_record(read_file(path));
+    return decode_action_record(read_file(path), Sha256::of(action));
   }
   std::string remote_object(const std::string& object) {
     std::string out;
@@ -60,9 +110,18 @@ TEST_F(UploaderTest, SendsObjectThenRecord) {
   put(index, "medium", medium);
   put(index, "large", large);
   put(index, "archive", archive);
-  Uploader uploader(objects, index, remote, health, 2);
+  RecordingRemote recorder(remote);
+  Uploader uploader(objects, index, recorder, health, 2);
   uploader.wake();
   EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u);
+  // A reader must never find a record whose object is not there yet.
+  for (const auto& [action, object] : {std::pair{"large", &large}, std::pair{"archive", &archive}}) {
+    const long object_at = recorder.position_of("cas/" + to_hex(Sha256::of(*object)));
+    const long record_at = recorder.position_of("ac/" + to_hex(Sha256::of(action)));
+    ASSERT_GE(object_at, 0) << action;
+    EXPECT_LT(object_at, record_at) << action << ": the record went before its object";
+  }
+  EXPECT_EQ(recorder.writes().size(), 6u) << "two records alone, two objects each with its record";
 
   const auto cas_exists = [&](const std::string& object) {
     return std::filesystem::exists(remote_dir / ("cas/" + to_hex(Sha256::of(object))));
@@ -138,6 +197,80 @@ TEST_F(UploaderTest, DrainWaitsForItsOwnUploadsOnly) {
   EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::milliseconds(300)), 1u);
   EXPECT_TRUE(remote_record("mine"));
   EXPECT_EQ(index.still_queued({Sha256::of("mine"), Sha256::of("theirs")}), std::vector<Id>{Sha256::of("theirs")});
+}
+
+std::string large_compiled_object(const std::string& seed) {
+  std::string s;
+  for (int i = 0; s.size() < 2 * kInlineObjectLimit; ++i) s += seed + " compiled " + std::to_string(i) + "\n";
+  return s;
+}
+
+// HTTP 413 from nginx's default body limit: the upload can never succeed.
+TEST_F(UploaderTest, AnUploadRefusedForGoodIsDroppedAndTheOthersGo) {
+  Index index(local_dir / "index.sqlite");
+  const std::string big = large_compiled_object("big");
+  put(index, "big", big);
+  put(index, "small", "a small object");
+  RecordingRemote recorder(remote);
+  const std::string big_key = "cas/" + to_hex(Sha256::of(big));
+  recorder.intercept = [&](const std::string& key) -> std::optional<RemoteResult> {
+    if (key == big_key) return RemoteResult{RemoteResult::kRejected, "PUT " + key + ": HTTP 413"};
+    return std::nullopt;
+  };
+  Uploader uploader(objects, index, recorder, health, 1);
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u) << "the refused upload stayed queued";
+  EXPECT_FALSE(remote_record("big")) << "a record without its object";
+  EXPECT_TRUE(remote_record("small"));
+  const auto writes = recorder.writes();
+  EXPECT_EQ(std::count(writes.begin(), writes.end(), big_key), 1) << "a refused upload was tried again";
+  EXPECT_TRUE(health.allow()) << "a refusal is not the remote failing";
+}
+
+// An attempt that throws (an unreadable object, a full temp dir) gives its
+// lease back with an attempt counted: it is retried, not held for minutes.
+TEST_F(UploaderTest, AnAttemptThatThrowsIsRetriedNotKept) {
+  Index index(local_dir / "index.sqlite");
+  const std::string big = large_compiled_object("throws once");
+  put(index, "a", big);
+  RecordingRemote recorder(remote);
+  std::atomic<int> throws{1};
+  recorder.intercept = [&](const std::string& key) -> std::optional<RemoteResult> {
+    if (key.starts_with("cas/") && throws-- > 0) throw std::runtime_error("injected: no space left on device");
+    return std::nullopt;
+  };
+  Uploader uploader(objects, index, recorder, health, 1);
+  // The retry comes after its backoff (about a second), not after the lease (minutes).
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(30)), 0u);
+  EXPECT_TRUE(remote_record("a"));
+  EXPECT_EQ(recorder.writes().size(), 3u) << "the failed object, then the object and its record";
+}
+
+TEST_F(UploaderTest, AnUploadThatKeepsFailingIsDroppedAfterBoundedAttempts) {
+  Index index(local_dir / "index.sqlite");
+  put(index, "a", "an object the remote never takes");
+  // Nine attempts already failed (earlier go commands).
+  for (int i = 0; i < 9; ++i) index.retry_upload_at(Sha256::of("a"), 0);
+  RecordingRemote recorder(remote);
+  recorder.intercept = [](const std::string& key) -> std::optional<RemoteResult> {
+    return RemoteResult::failed("PUT " + key + ": operation timed out");
+  };
+  Uploader uploader(objects, index, recorder, health, 1);
+  EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(20)), 0u);
+  EXPECT_EQ(index.pending_uploads(), 0u) << "the tenth failure drops it";
+  EXPECT_EQ(recorder.writes().size(), 1u);
+}
+
+TEST_F(UploaderTest, ABreakerHeldBackUploadIsNotCountedAsAnAttempt) {
+  Index index(local_dir / "index.sqlite");
+  put(index, "a", "object a");
+  for (int i = 0; i < CircuitBreaker::kTripAfter; ++i) health.failed(RemoteResult::failed("HTTP 500"));
+  ASSERT_TRUE(health.cooling_down());
+  {
+    Uploader uploader(objects, index, remote, health, 1);
+    EXPECT_EQ(uploader.drain(std::nullopt, std::chrono::seconds(5)), 1u) << "drain stops while the remote is failing";
+  }
+  EXPECT_EQ(index.upload_attempts(Sha256::of("a")), 0);
+  EXPECT_EQ(index.pending_uploads(), 1u);
 }
 
 }  // namespace

@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 #include "store/sha256.h"
 
 namespace gocachefs {
 namespace {
+
+const Id kAction = Sha256::of("action");
 
 // A whole object's record names it by its hash; a head's names some object.
 ActionRecord sample(std::string inline_bytes, std::uint64_t size) {
@@ -17,7 +22,7 @@ ActionRecord sample(std::string inline_bytes, std::uint64_t size) {
 
 TEST(ActionRecordTest, RoundTripsBinaryInlineBytes) {
   const std::string bytes("\0\xff\x28\xb5 binary\n", 12);
-  const auto decoded = decode_action_record(encode_action_record(sample(bytes, bytes.size())));
+  const auto decoded = decode_action_record(encode_action_record(kAction, sample(bytes, bytes.size())), kAction);
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->output_id, Sha256::of(bytes));
   EXPECT_EQ(decoded->size, bytes.size());
@@ -27,7 +32,7 @@ TEST(ActionRecordTest, RoundTripsBinaryInlineBytes) {
 }
 
 TEST(ActionRecordTest, PrefixOfALargeObjectIsNotTheWholeObject) {
-  const auto decoded = decode_action_record(encode_action_record(sample("first bytes", 1 << 20)));
+  const auto decoded = decode_action_record(encode_action_record(kAction, sample("first bytes", 1 << 20)), kAction);
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->size, 1u << 20);
   EXPECT_FALSE(decoded->inlines_whole_object());
@@ -37,10 +42,10 @@ TEST(ActionRecordTest, WholeObjectTravelsCompressedWhenThatPays) {
   std::string object;
   for (int i = 0; object.size() < kInlineObjectLimit; ++i) object += "export data " + std::to_string(i) + "\n";
   object.resize(kInlineObjectLimit);  // the largest object that travels whole
-  const std::string encoded = encode_action_record(sample(object, object.size()));
+  const std::string encoded = encode_action_record(kAction, sample(object, object.size()));
   EXPECT_NE(encoded.find(R"("inline_zstd":true)"), std::string::npos);
   EXPECT_LT(encoded.size(), object.size() / 2);
-  const auto decoded = decode_action_record(encoded);
+  const auto decoded = decode_action_record(encoded, kAction);
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->inline_bytes, object);
   EXPECT_TRUE(decoded->inlines_whole_object());
@@ -48,13 +53,13 @@ TEST(ActionRecordTest, WholeObjectTravelsCompressedWhenThatPays) {
   // So does a large object's prefix (the lazy mount's head); bytes that do
   // not compress stay plain.
   const std::string prefix = object.substr(0, kInlinePrefixLimit);
-  const std::string prefix_record = encode_action_record(sample(prefix, 1 << 20));
+  const std::string prefix_record = encode_action_record(kAction, sample(prefix, 1 << 20));
   EXPECT_NE(prefix_record.find(R"("inline_zstd":true)"), std::string::npos);
-  EXPECT_EQ(decode_action_record(prefix_record)->inline_bytes, prefix);
+  EXPECT_EQ(decode_action_record(prefix_record, kAction)->inline_bytes, prefix);
   std::mt19937 random(42);
   std::string noise(8192, '\0');
   for (char& c : noise) c = static_cast<char>(random());
-  EXPECT_EQ(encode_action_record(sample(noise, noise.size())).find("inline_zstd"), std::string::npos);
+  EXPECT_EQ(encode_action_record(kAction, sample(noise, noise.size())).find("inline_zstd"), std::string::npos);
 }
 
 // Bytes travel raw after a line of JSON, not as base64 inside it.
@@ -62,11 +67,11 @@ TEST(ActionRecordTest, InlineBytesFollowAJsonLine) {
   std::mt19937 random(7);
   std::string noise(4096, '\0');
   for (char& c : noise) c = static_cast<char>(random());
-  const std::string encoded = encode_action_record(sample(noise, noise.size()));
+  const std::string encoded = encode_action_record(kAction, sample(noise, noise.size()));
   const auto newline = encoded.find('\n');
   ASSERT_NE(newline, std::string::npos);
   EXPECT_EQ(encoded.substr(newline + 1), noise);
-  EXPECT_LT(encoded.size(), noise.size() + 200);
+  EXPECT_LT(encoded.size(), noise.size() + 300);  // the line names the action and the object
   EXPECT_NE(encoded.substr(0, newline).find(R"("v":2)"), std::string::npos);
 }
 
@@ -75,20 +80,20 @@ TEST(ActionRecordTest, DamagedInlineBytesAreNotARecord) {
   std::string object = "!<arch>\n";
   for (int i = 0; object.size() < 100000; ++i) object += "export data " + std::to_string(i) + "\n";
   for (const ActionRecord& record : {sample(object, object.size()), sample(object.substr(0, kInlinePrefixLimit), 1 << 20)}) {
-    std::string encoded = encode_action_record(record);
-    ASSERT_TRUE(decode_action_record(encoded));
+    std::string encoded = encode_action_record(kAction, record);
+    ASSERT_TRUE(decode_action_record(encoded, kAction));
     encoded[encoded.size() - 10] ^= 0x01;  // in the inline bytes
-    EXPECT_FALSE(decode_action_record(encoded)) << record.size;
+    EXPECT_FALSE(decode_action_record(encoded, kAction)) << record.size;
   }
-  std::string plain = encode_action_record(sample("plain bytes, too short to compress", 34));
+  std::string plain = encode_action_record(kAction, sample("plain bytes, too short to compress", 34));
   plain.back() ^= 0x01;
-  EXPECT_FALSE(decode_action_record(plain));
+  EXPECT_FALSE(decode_action_record(plain, kAction));
 }
 
 TEST(ActionRecordTest, RecordsOfTheFirstFormatStillRead) {
   const std::string hex = to_hex(Sha256::of("abc"));
   const auto decoded =
-      decode_action_record(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":5,"inline":"YWJj"})");
+      decode_action_record(R"({"v":1,"output_id":")" + hex + R"(","size":3,"put_time_ns":5,"inline":"YWJj"})", kAction);
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->inline_bytes, "abc");
   EXPECT_EQ(decoded->put_time_ns, 5);
@@ -104,13 +109,13 @@ TEST(ActionRecordTest, WhatARecordCarries) {
 }
 
 TEST(ActionRecordTest, EmptyObjectIsInlinedWhole) {
-  const auto decoded = decode_action_record(encode_action_record(sample("", 0)));
+  const auto decoded = decode_action_record(encode_action_record(kAction, sample("", 0)), kAction);
   ASSERT_TRUE(decoded);
   EXPECT_TRUE(decoded->inlines_whole_object());
 }
 
 TEST(ActionRecordTest, GarbageIsNotARecord) {
-  const std::string good = encode_action_record(sample("abc", 3));
+  const std::string good = encode_action_record(kAction, sample("abc", 3));
   const std::string hex = to_hex(Sha256::of("abc"));
   for (const std::string& bad : {
            std::string(""),
@@ -140,8 +145,92 @@ TEST(ActionRecordTest, GarbageIsNotARecord) {
            std::string(R"({"v":1e27,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
            std::string(R"({"v":1.0,"output_id":")" + hex + R"(","size":3,"put_time_ns":1,"inline":"YWJj"})"),
        }) {
-    EXPECT_FALSE(decode_action_record(bad)) << bad;
+    EXPECT_FALSE(decode_action_record(bad, kAction)) << bad;
   }
+}
+
+std::shared_ptr<const SigningKeys> keys(const std::string& text) {
+  return std::make_shared<const SigningKeys>(SigningKeys::parse(text));
+}
+
+TEST(ActionRecordTest, ARecordIsBoundToItsAction) {
+  const std::string encoded = encode_action_record(kAction, sample("compiled", 8));
+  EXPECT_NE(encoded.find(to_hex(kAction)), std::string::npos) << "the header names the action";
+  RecordProblem problem;
+  EXPECT_TRUE(decode_action_record(encoded, kAction, {}, &problem));
+  EXPECT_EQ(problem, RecordProblem::kNone);
+  // Copied to another action's key, or served by a proxy for another key.
+  EXPECT_FALSE(decode_action_record(encoded, Sha256::of("another action"), {}, &problem));
+  EXPECT_EQ(problem, RecordProblem::kOtherAction);
+}
+
+// Written by gocachefs before records named their action.
+std::string legacy_record() {
+  return R"({"v":2,"output_id":")" + to_hex(Sha256::of("abc")) + R"(","size":3,"put_time_ns":5,"inline_size":3})" +
+         "\nabc";
+}
+
+TEST(ActionRecordTest, LegacyRecordsAreReadWithoutAKeyAndRefusedWithOne) {
+  RecordProblem problem;
+  EXPECT_TRUE(decode_action_record(legacy_record(), kAction, {}, &problem));
+  EXPECT_FALSE(decode_action_record(legacy_record(), kAction, {keys("team " + std::string(32, 'k'))}, &problem));
+  EXPECT_EQ(problem, RecordProblem::kUnsigned);
+}
+
+TEST(ActionRecordTest, WithAKeyOnlyValidlySignedRecordsAreRead) {
+  const auto team = keys("team-2 " + std::string(40, 'n') + "\nteam-1 " + std::string(40, 'o'));
+  const RemoteTrust trust{team};
+  std::string object = "!<arch>\n";
+  for (int i = 0; object.size() < 100000; ++i) object += "export data " + std::to_string(i) + "\n";
+  for (const ActionRecord& record :
+       {sample("small", 5), sample(object, object.size()), sample(object.substr(0, kInlinePrefixLimit), 1 << 20)}) {
+    const std::string signed_record = encode_action_record(kAction, record, team.get());
+    RecordProblem problem;
+    const auto decoded = decode_action_record(signed_record, kAction, trust, &problem);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->inline_bytes, record.inline_bytes);
+    // A signed record read without a key: as any other.
+    EXPECT_TRUE(decode_action_record(signed_record, kAction));
+
+    const auto refused = [&](const std::string& bytes, const RemoteTrust& with, const Id& action = kAction) {
+      RecordProblem why = RecordProblem::kNone;
+      EXPECT_FALSE(decode_action_record(bytes, action, with, &why));
+      return why;
+    };
+    EXPECT_EQ(refused(encode_action_record(kAction, record), trust), RecordProblem::kUnsigned);
+    EXPECT_EQ(refused(signed_record, trust, Sha256::of("another")), RecordProblem::kOtherAction);
+    EXPECT_EQ(refused(encode_action_record(kAction, record, keys("stranger " + std::string(40, 's')).get()), trust),
+              RecordProblem::kUnknownKey);
+    EXPECT_EQ(refused(encode_action_record(kAction, record, keys("team-2 " + std::string(40, 'x')).get()), trust),
+              RecordProblem::kBadSignature);
+    // Any field changed after signing: the time, the size, the object, the key id.
+    const std::size_t newline = signed_record.find('\n');
+    for (const auto& [field, value] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
+             {"put_time_ns", record.put_time_ns + 1},
+             {"size", record.size + 1},
+             {"output_id", to_hex(Sha256::of("another object"))},
+             {"key_id", "team-1"}}) {
+      auto header = nlohmann::json::parse(signed_record.substr(0, newline));
+      header[field] = value;
+      const RecordProblem why = refused(header.dump() + signed_record.substr(newline), trust);
+      // Another size or object may break the inline bytes' own checks first.
+      EXPECT_TRUE(why == RecordProblem::kBadSignature || why == RecordProblem::kMalformed) << field;
+      if (std::string(field) == "put_time_ns" || std::string(field) == "key_id") {
+        EXPECT_EQ(why, RecordProblem::kBadSignature) << field;
+      }
+    }
+    // Rotated: the old key, now second, still verifies.
+    EXPECT_TRUE(decode_action_record(encode_action_record(kAction, record, keys("team-1 " + std::string(40, 'o')).get()),
+                                     kAction, trust));
+  }
+}
+
+TEST(ActionRecordTest, AnObjectOverTheMaximumSizeIsRefused) {
+  const std::string encoded = encode_action_record(kAction, sample("first bytes", 200ULL << 30));
+  RecordProblem problem;
+  EXPECT_FALSE(decode_action_record(encoded, kAction, {}, &problem)) << "200 GiB is over the 4 GiB default";
+  EXPECT_EQ(problem, RecordProblem::kTooLarge);
+  EXPECT_TRUE(decode_action_record(encoded, kAction, {nullptr, 200ULL << 30}));
 }
 
 }  // namespace

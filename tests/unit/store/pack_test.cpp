@@ -11,7 +11,9 @@
 #include <map>
 #include <random>
 #include <set>
+#include <memory>
 #include <stdexcept>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -39,12 +41,13 @@ struct Received {
   std::map<std::uint32_t, int> body_ends;
   std::vector<std::string> misuse;  // callbacks that should not have come
   bool complete = false;
+  bool untrusted = false;
   std::string error;
   std::uint64_t fed = 0;  // bytes fed before feed() returned false
 };
 
 // Feeds `pack` to a PackReader `chunk` bytes at a time.
-Received read_pack(std::string_view pack, std::size_t chunk) {
+Received read_pack(std::string_view pack, std::size_t chunk, RemoteTrust trust = {}) {
   Received r;
   auto known = [&](std::uint32_t object) { return r.index_calls == 1 && object < r.index.objects.size(); };
   PackReader reader({
@@ -69,7 +72,7 @@ Received read_pack(std::string_view pack, std::size_t chunk) {
             if (!known(object)) r.misuse.push_back("end of an unknown object");
             ++r.body_ends[object];
           },
-  });
+  }, std::move(trust));
   for (std::size_t at = 0; at < pack.size(); at += chunk) {
     const std::size_t n = std::min(chunk, pack.size() - at);
     if (!reader.feed(pack.data() + at, n)) {
@@ -81,6 +84,7 @@ Received read_pack(std::string_view pack, std::size_t chunk) {
   }
   r.complete = reader.complete();
   r.error = reader.error();
+  r.untrusted = reader.untrusted();
   return r;
 }
 
@@ -104,13 +108,14 @@ class PackTest : public ::testing::Test {
     return {Sha256::of(action), output_id, bytes.size(), put_time_ns, file};
   }
   // Writes the pack of `inputs` and returns its bytes.
-  std::string write(const std::vector<PackInput>& inputs, WrittenPack* written = nullptr) {
+  std::string write(const std::vector<PackInput>& inputs, WrittenPack* written = nullptr,
+                    const SigningKeys* keys = nullptr) {
     const std::string file = dir / ("pack-" + std::to_string(packs_written_++));
     const int fd = open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     EXPECT_GE(fd, 0);
     WrittenPack pack;
     try {
-      pack = write_pack(inputs, fd, file);
+      pack = write_pack(inputs, fd, file, keys);
     } catch (...) {
       close(fd);
       throw;
@@ -531,6 +536,52 @@ TEST_F(PackTest, AKnownMissIsAnActionWithoutAnObject) {
   ASSERT_EQ(r.index.actions.size(), 2u);
   EXPECT_EQ(r.index.actions[1].action_id, miss.action_id);
   EXPECT_EQ(r.index.actions[1].object, kKnownMiss);
+}
+
+// A remote anyone can write to: with a key, only packs signed by one of
+// its keys are read, and none declares an object over the maximum size.
+TEST_F(PackTest, WithAKeyOnlySignedPacksAreRead) {
+  const auto keys = std::make_shared<const SigningKeys>(
+      SigningKeys({{"team-2", std::string(40, 'n')}, {"team-1", std::string(40, 'o')}}));
+  const auto other = std::make_shared<const SigningKeys>(SigningKeys({{"team-2", std::string(40, 'x')}}));
+  const std::vector<PackInput> inputs = {input("a", text_bytes(100)), input("b", text_bytes(kInlineObjectLimit + 5))};
+  const std::string signed_pack = write(inputs, nullptr, keys.get());
+  const std::string unsigned_pack = write(inputs);
+
+  const Received good = read_pack(signed_pack, 4096, {keys});
+  EXPECT_TRUE(good.complete) << good.error;
+  EXPECT_EQ(good.index.actions.size(), 2u);
+  // Rotation: the old key, second in a newer file, still verifies.
+  const auto rotated = std::make_shared<const SigningKeys>(
+      SigningKeys({{"team-3", std::string(40, 'p')}, {"team-2", std::string(40, 'n')}}));
+  EXPECT_TRUE(read_pack(signed_pack, 4096, {rotated}).complete);
+  // Without a key, a signed pack reads as any other.
+  EXPECT_TRUE(read_pack(signed_pack, 4096).complete);
+
+  for (const auto& [pack, trust, why] : {std::tuple{unsigned_pack, keys, "not signed"},
+                                         std::tuple{signed_pack, other, "signed wrongly"}}) {
+    const Received r = read_pack(pack, 4096, {trust});
+    EXPECT_FALSE(r.complete);
+    EXPECT_TRUE(r.untrusted) << r.error;
+    EXPECT_EQ(r.index_calls, 0) << "an untrusted index is never delivered";
+    EXPECT_NE(r.error.find(why), std::string::npos) << r.error;
+  }
+  // A header whose sizes were changed after signing.
+  std::string altered = signed_pack;
+  const auto at = altered.find("\"front_bytes\":");
+  ASSERT_NE(at, std::string::npos);
+  altered[at + 14] = altered[at + 14] == '9' ? '8' : static_cast<char>(altered[at + 14] + 1);
+  EXPECT_TRUE(read_pack(altered, 4096, {keys}).untrusted);
+}
+
+TEST_F(PackTest, AnObjectOverTheMaximumSizeIsRefusedBeforeItsIndexIsUsed) {
+  const std::string pack = write({input("a", text_bytes(100)), input("b", text_bytes(300000))});
+  const Received r = read_pack(pack, 4096, {nullptr, 200000});
+  EXPECT_FALSE(r.complete);
+  EXPECT_TRUE(r.untrusted);
+  EXPECT_EQ(r.index_calls, 0);
+  EXPECT_NE(r.error.find("max-object-size"), std::string::npos) << r.error;
+  EXPECT_TRUE(read_pack(pack, 4096, {nullptr, 300000}).complete);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ TEST(Verify, FindsAndRepairsEachKindOfDamage) {
   const Id truncated = store.put("truncated", 5000, now);
   const Id missing = store.put("missing", 5000, now);
   const Id lost_row = store.put("lost-row", 5000, now);
-  const Id good = store.put("good", 5000, now);
+  store.put("good", 5000, now);
   flip_a_byte(store.objects.path_of(flipped));
   std::filesystem::resize_file(store.objects.path_of(truncated), 100);
   std::filesystem::remove(store.objects.path_of(missing));

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 #include <random>
+
+#include <zstd.h>
 
 #include "tests/support/subprocess.h"
 
@@ -154,6 +157,55 @@ TEST(CasBufferTest, DecompressRefusesWhatIsNotOneBoundedFrame) {
   damaged[damaged.size() / 2] ^= 0x55;
   const auto out = decompress_frame(damaged, bytes.size());
   EXPECT_TRUE(!out || *out != bytes) << "damage is refused or at least never passes for the original";
+}
+
+// A zstd stream compressed with window log `window_log`, its size not in
+// the frame (as a streaming writer leaves it).
+std::string frame_with_window(const std::string& bytes, int window_log) {
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_windowLog, window_log);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_contentSizeFlag, 0);
+  std::string out(ZSTD_compressBound(bytes.size()) + 1024, '\0');
+  ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+  ZSTD_outBuffer sink{out.data(), out.size(), 0};
+  // Fed before the end is known, as a streaming writer does: the window
+  // stays as set (zstd shrinks it to a size it knows).
+  ZSTD_compressStream2(context.get(), &sink, &in, ZSTD_e_continue);
+  ZSTD_inBuffer none{nullptr, 0, 0};
+  EXPECT_EQ(ZSTD_compressStream2(context.get(), &sink, &none, ZSTD_e_end), 0u);
+  out.resize(sink.pos);
+  return out;
+}
+
+// A stream may make its decoder allocate its window: 128 MiB each by zstd's
+// default. Ours and bazel-remote's use at most 8 MiB; 16 MiB are accepted.
+TEST(CasDecoderTest, WindowsOverTheLimitAreRefused) {
+  const std::string bytes = compressible(200000);
+  EXPECT_EQ(decode(frame_with_window(bytes, kMaxWindowLog), 4096), bytes);
+  std::string out;
+  CasDecoder decoder([&](const char* data, std::size_t size) {
+    out.append(data, size);
+    return true;
+  });
+  const std::string wide = frame_with_window(bytes, kMaxWindowLog + 3);  // 128 MiB
+  EXPECT_FALSE(decoder.feed(wide.data(), wide.size()) && decoder.finish());
+  EXPECT_TRUE(out.empty());
+}
+
+// A small frame that expands far beyond what the record declared: the
+// reader's sink stops it at the declared size, having held one buffer.
+TEST(CasDecoderTest, AZstdBombStopsWhereTheSinkSays) {
+  const std::string bomb = frame_with_window(std::string(64 << 20, '\0'), 20);
+  ASSERT_LT(bomb.size(), 64u * 1024);
+  constexpr std::uint64_t kDeclared = 1 << 20;
+  std::uint64_t received = 0;
+  CasDecoder decoder([&](const char*, std::size_t size) {
+    if (received + size > kDeclared) return false;
+    received += size;
+    return true;
+  });
+  EXPECT_FALSE(decoder.feed(bomb.data(), bomb.size()));
+  EXPECT_LE(received, kDeclared);
 }
 
 }  // namespace

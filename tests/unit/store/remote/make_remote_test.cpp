@@ -60,6 +60,34 @@ TEST(RedactUrlTest, RemovesCredentialsKeepsTheRest) {
   EXPECT_EQ(redact_url("http://host/plain"), "http://host/plain");
 }
 
+// Whatever the password holds, none of it survives (more may go: a path
+// with an '@' loses its start, which is fine).
+TEST(RedactUrlTest, NoPartOfAnyPasswordSurvives) {
+  for (const std::string password : {"p@ss", "a/b", "x:y:z", "@/:@", "p@ss/word@", "%40enc", "q?x=1#f@"}) {
+    for (const std::string prefix : {"https://", "http://ci:", "s3://", ""}) {
+      const std::string url = (prefix == "http://ci:" ? prefix : prefix + "user:") + password + "@cache.example/go";
+      const std::string redacted = redact_url(url);
+      EXPECT_EQ(redacted.find(password), std::string::npos) << url << " -> " << redacted;
+      // Nor a piece of it: the part after its first '@', '/' or ':'.
+      const auto cut = password.find_first_of("@/:");
+      if (cut != std::string::npos && cut + 1 < password.size()) {
+        EXPECT_EQ(redacted.find(password.substr(cut + 1) + "@"), std::string::npos) << url << " -> " << redacted;
+      }
+      EXPECT_NE(redacted.find("cache.example/go"), std::string::npos) << url << " -> " << redacted;
+    }
+  }
+  EXPECT_EQ(redact_url("https://ci:p@ss@host/go"), "https://REDACTED@host/go");
+  EXPECT_EQ(redact_url("https://ci:a/b@host/go"), "https://REDACTED@host/go");
+}
+
+TEST(S3ConfigTest, DescriptionHidesCredentialsInTheEndpoint) {
+  ScopedEnv env(kKeys);
+  const HttpConfig c = s3_http_config("s3://builds/go?endpoint=http://admin:se@cr/et@minio:9000", {});
+  EXPECT_EQ(c.description.find("se@cr"), std::string::npos) << c.description;
+  EXPECT_EQ(c.description.find("et@"), std::string::npos) << c.description;
+  EXPECT_TRUE(c.s3_error_codes);
+}
+
 TEST(S3ConfigTest, EndpointMeansPathStyle) {
   ScopedEnv env(kKeys);
   const HttpConfig c = s3_http_config("s3://builds/go/cache?endpoint=http://127.0.0.1:9000/&region=eu-west-3", {});
