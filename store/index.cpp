@@ -1,5 +1,7 @@
 #include "store/index.h"
 
+#include "store/sqlite_uri.h"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -113,20 +115,6 @@ std::int64_t wall_clock_ns() {
       .count();
 }
 
-// sqlite3_open_v2 with SQLITE_OPEN_URI wants the path %-escaped.
-std::string uri_path(const std::filesystem::path& path) {
-  std::string uri = "file:";
-  for (const char c : std::filesystem::absolute(path).string()) {
-    if (c == '%' || c == '?' || c == '#') {
-      char escaped[4];
-      std::snprintf(escaped, sizeof escaped, "%%%02X", static_cast<unsigned char>(c));
-      uri += escaped;
-    } else {
-      uri += c;
-    }
-  }
-  return uri;
-}
 
 }  // namespace
 
@@ -211,7 +199,7 @@ void Index::open_connection() {
     // is what immutable=1 promises SQLite.
     for (const char* query : {"?mode=ro", "?immutable=1"}) {
       close_connection();
-      const std::string uri = uri_path(path_) + query;
+      const std::string uri = sqlite_uri(path_) + query;
       if (sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                           nullptr) != SQLITE_OK) {
         continue;

@@ -20,6 +20,7 @@
 #include "src/cache_program.h"
 #include "src/doctor/check.h"
 #include "src/stats.h"
+#include "store/sqlite_uri.h"
 
 namespace gocachefs::doctor {
 
@@ -55,21 +56,6 @@ std::string use_another_store() { return "choose a store you can write with --di
 // and quick_check() returns errors as text without their SQLite code, which
 // this check needs to tell locked from unreadable from damaged.
 
-// SQLite's URI for opening `path` read-only: ?, # and % escaped.
-std::string sqlite_uri(const fs::path& path, const char* query) {
-  std::string uri = "file:";
-  for (const char c : path.string()) {
-    if (c == '%' || c == '?' || c == '#') {
-      char escaped[4];
-      std::snprintf(escaped, sizeof escaped, "%%%02X", static_cast<unsigned char>(c));
-      uri += escaped;
-    } else {
-      uri += c;
-    }
-  }
-  return uri + query;
-}
-
 struct QuickCheck {
   int code = SQLITE_OK;  // of the first error
   std::string error;     // SQLite's message; empty when it ran
@@ -83,7 +69,7 @@ QuickCheck run_quick_check(const fs::path& db_path) {
   for (const char* query : {"?mode=ro", "?immutable=1"}) {
     sqlite3* db = nullptr;
     result = {};
-    int code = sqlite3_open_v2(sqlite_uri(db_path, query).c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+    int code = sqlite3_open_v2((sqlite_uri(db_path) + query).c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
     sqlite3_stmt* statement = nullptr;
     if (code == SQLITE_OK) {
       sqlite3_busy_timeout(db, 5000);
