@@ -60,3 +60,10 @@ install_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 install_tool bazel-remote github.com/buchgr/bazel-remote/v2@v2.6.1
 # IMDSv2 for the S3 credential tests (tests/remote/aws_credentials_servers_test.cpp).
 install_tool ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock@v1.13.0 ./cmd/ec2-metadata-mock
+# A third-party client of the GitHub Actions cache service, to check the
+# emulator with (tests/scripts/gha_client_test.sh): a local module, pinned by
+# its go.mod and go.sum.
+mkdir -p build/tools
+GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go build -C tests/gha_client -o ../../build/tools/gha-client . \
+  >build/tools-gha-client.log 2>&1 ||
+  echo "setup: WARNING: the tests that need gha-client will be skipped (build/tools-gha-client.log)" >&2

@@ -19,10 +19,14 @@
 #   scripts/test_server.sh start bazel-remote DIR             AC validation disabled
 #   scripts/test_server.sh start gocached DIR                 go-tool-cache's server (scripts/bench_network.sh)
 #   scripts/test_server.sh start fault DIR UPSTREAM_URL       fault-injecting proxy (scripts/fault_proxy.py)
+#   scripts/test_server.sh start gha DIR [UPLOADS_PER_MINUTE [REPO_LIMIT_BYTES]]
+#                                                             GitHub Actions cache service v2 emulator
+#                                                             (tests/gha_emulator/gha_cache_emulator.py)
 #   scripts/test_server.sh stop DIR
 #
 # `start` prints KEY=VALUE lines (url=..., and for minio bucket, access_key,
-# secret_key; for oidc token_file, client_id; for aws-metadata token) once
+# secret_key; for oidc token_file, client_id; for aws-metadata token; for gha
+# token, the runtime token, url being ACTIONS_RESULTS_URL) once
 # the server answers. Set OWNER_PID to have the server
 # stopped when that process ends, so a crashed test leaves nothing running.
 set -euo pipefail
@@ -196,6 +200,49 @@ start_fault() {
   echo "url=http://127.0.0.1:$port"
 }
 
+# The runtime token that the emulator accepts: a JWT shaped like the runner's
+# (HS256 header; ac, exp and nbf claims as tonistiigi/go-actions-cache parses
+# them), with random signature bytes: nothing checks them. Kept in DIR, and
+# reused while it has an hour left, so a restart keeps the clients' token.
+gha_token() {
+  python3 - "$dir/runtime-token" <<'PY'
+import base64, json, os, sys, time
+path = sys.argv[1]
+b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+try:
+    token = open(path).read().strip()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    if claims["exp"] > time.time() + 3600:
+        print(token)
+        sys.exit(0)
+except (OSError, ValueError, IndexError, KeyError):
+    pass
+now = int(time.time())
+scopes = json.dumps([{"Scope": "refs/heads/main", "Permission": 3}], separators=(",", ":"))
+claims = {"ac": scopes, "exp": now + 6 * 3600, "nbf": now - 60, "iat": now - 60}
+token = ".".join([b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()), b64(json.dumps(claims).encode()),
+                  b64(os.urandom(32))])
+with open(path + ".tmp", "w") as f:
+    f.write(token + "\n")
+os.replace(path + ".tmp", path)
+print(token)
+PY
+}
+
+start_gha() {  # [uploads per minute] [repository limit in bytes]
+  local port token limits=()
+  port=$(free_port)
+  token=$(gha_token)
+  [[ -n ${1:-} ]] && limits+=(--uploads-per-minute "$1")
+  [[ -n ${2:-} ]] && limits+=(--repo-limit-bytes "$2")
+  python3 "$repo/tests/gha_emulator/gha_cache_emulator.py" "$port" "$dir/data" --token-file "$dir/runtime-token" \
+    "${limits[@]}" >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for "http://127.0.0.1:$port/_emulator/stats"
+  echo "url=http://127.0.0.1:$port"
+  echo "token=$token"
+}
+
 # Running, and not a zombie waiting for a parent to reap it.
 alive() {
   local state
@@ -245,6 +292,7 @@ case $command in
       bazel-remote) start_bazel_remote ;;
       gocached) start_gocached ;;
       fault) start_fault "${4:?upstream URL}" ;;
+      gha) start_gha "${4:-}" "${5:-}" ;;
       *) echo "test_server: unknown server $kind" >&2; exit 2 ;;
     esac
     watch_owner
@@ -254,7 +302,7 @@ case $command in
     stop
     ;;
   *)
-    sed -n '2,25p' "$0" >&2
+    sed -n '2,31p' "$0" >&2
     exit 2
     ;;
 esac

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
@@ -33,7 +34,8 @@ Cache::Cache(ObjectStore& objects, Index& index, Remote* remote, RemoteSettings 
   if (remote_) {
     health_ = std::make_unique<RemoteHealth>(remote_->describe());
     fetcher_ = std::make_unique<RemoteFetcher>(objects_, index_, *remote_, *health_, settings_.trust);
-    if (!settings_.read_only) {
+    // A store of packs only takes this job's pack at close, no object.
+    if (!settings_.read_only && !remote_->holds_packs_only()) {
       uploader_ = std::make_unique<Uploader>(objects_, index_, *remote_, *health_, settings_.upload_threads,
                                              settings_.trust.keys);
     }
@@ -133,15 +135,19 @@ std::optional<CacheHit> Cache::lookup_remote(const Id& action_id) {
     if (covered->miss) return std::nullopt;  // the job the pack recorded found it nowhere
     if (auto hit = hit_from_pack(action_id, *covered)) return hit;
   }
+  if (remote_->holds_packs_only()) return std::nullopt;  // what no pack holds is not there
   const auto entry = fetcher_->fetch(action_id);
   return entry ? std::optional<CacheHit>(hit_for(*entry)) : std::nullopt;
 }
 
 std::optional<CacheHit> Cache::hit_from_pack(const Id& action_id, const PackCovered& covered) {
-  if (covered.stored || replay_->wait_for(covered.output_id)) {
+  // A store of packs only has no object apart: wait for the stream.
+  const auto wait = remote_->holds_packs_only() ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon;
+  if (covered.stored || replay_->wait_for(covered.output_id, wait)) {
     // Stored with its actions: an ordinary local hit now.
     return lookup_in(objects_, index_, action_id, true);
   }
+  if (remote_->holds_packs_only()) return std::nullopt;
   // Far down the stream, or only its head in the pack: its object from cas/,
   // one round trip (the pack said which object; the fetch verifies it).
   const ActionRecord record{covered.output_id, covered.size, covered.put_time_ns, ""};
@@ -274,6 +280,14 @@ void Cache::finish_warming() {
   if (lazy_) lazy_->flush();  // and what the mount saw of this job's reads
   const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_, settings_.trust.keys.get());
   pack_bytes_written_ += static_cast<std::int64_t>(published.pack_bytes);
+  if (!published.refused.empty()) {
+    // The build is fine; the user learns, once, why the next job starts colder.
+    static std::once_flag said;
+    std::call_once(said, [&] {
+      std::fprintf(stderr, "gocachefs: %s did not take this job's pack (%s); the build is not affected\n",
+                   bulk_remote_->describe().c_str(), published.refused.c_str());
+    });
+  }
   if (published.skipped > 0) {
     spdlog::info("packs: {} actions left out of the pack: their objects were never read whole here", published.skipped);
   }

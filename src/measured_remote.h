@@ -47,6 +47,7 @@ class MeasuredRemote : public Remote {
   RemoteResult store_bytes(const std::string& key, std::string_view bytes) override;
   RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding encoding) override;
   std::string describe() const override { return remote_->describe(); }
+  bool holds_packs_only() const override { return remote_->holds_packs_only(); }
 
   // Totals since the start.
   RemoteCounts counts() const;

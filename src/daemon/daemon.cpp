@@ -94,7 +94,7 @@ int Daemon::run() {
   }
   gets_->attach(*fs_);
   std::filesystem::remove(daemon_failure_path(dir), ec);
-  if (!settings_.remote.settings.read_only) {
+  if (!settings_.remote.settings.read_only && !remote_->holds_packs_only()) {
     uploader_ = std::make_unique<Uploader>(*objects_, *index_, *remote_, *health_, settings_.remote.settings.upload_threads,
                                            trust.keys);
   }

@@ -47,6 +47,7 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
     if (covered->miss) return std::nullopt;  // the job the pack recorded found it nowhere
     if (auto hit = hit_from_pack(action_id, *covered)) return hit;
   }
+  if (remote_.holds_packs_only()) return std::nullopt;  // what no pack holds is not there
   const auto record = fetcher_.fetch_record(action_id);
   if (!record) return std::nullopt;
   ActionEntry entry{record->output_id, record->size, record->put_time_ns};
@@ -85,7 +86,8 @@ std::optional<LazyHit> LazyGets::hit_from_pack(const Id& action_id, const PackCo
     return answer_from_mount(action_id, {covered.output_id, covered.size, covered.put_time_ns, covered.head});
   }
   // Stored (its action with it), or small and about to be.
-  if (covered.stored || replay_->wait_for(covered.output_id)) {
+  const auto wait = remote_.holds_packs_only() ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon;
+  if (covered.stored || replay_->wait_for(covered.output_id, wait)) {
     return LazyHit{entry, objects_.path_of(covered.output_id), false};
   }
   return std::nullopt;
@@ -99,12 +101,15 @@ FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size, bool 
     reads_.push_back(output_id);
   }
   // From the pack streaming in: soon, for a reader waiting now; whenever it
-  // comes, for a read ahead (fetching it apart would send its bytes twice).
+  // comes, for a read ahead (fetching it apart would send its bytes twice)
+  // or from a store of packs only (which has no object apart).
+  const bool only_in_packs = remote_.holds_packs_only();
   std::optional<ObjectStamp> stamp =
-      replay_ ? replay_->wait_for(output_id, ahead ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon)
+      replay_ ? replay_->wait_for(output_id, ahead || only_in_packs ? PackReplay::Wait::kUntilItComes
+                                                                    : PackReplay::Wait::kIfSoon)
               : std::nullopt;
   // A remote known to be down (its breaker open) is not tried again.
-  for (int attempt = 1; attempt <= kFetchAttempts && !stamp && health_.allow(); ++attempt) {
+  for (int attempt = 1; attempt <= kFetchAttempts && !stamp && !only_in_packs && health_.allow(); ++attempt) {
     stamp = fetcher_.local_object(wanted);
     if (!stamp) stamp = fetcher_.fetch_object(wanted);
     if (!stamp && attempt < kFetchAttempts) {

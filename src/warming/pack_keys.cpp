@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -75,6 +76,36 @@ std::vector<std::string> split_list(const std::string& text) {
   return items;
 }
 
+// The repository's default branch, from the event GitHub describes in the
+// file at GITHUB_EVENT_PATH ("" when it does not say).
+std::string github_default_branch() {
+  const std::string path = env("GITHUB_EVENT_PATH");
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  const auto event = nlohmann::json::parse(in, nullptr, false);
+  if (!event.is_object() || !event.contains("repository") || !event["repository"].is_object()) return "";
+  const auto& branch = event["repository"]["default_branch"];
+  return branch.is_string() ? branch.get<std::string>() : "";
+}
+
+// On GitHub Actions, as actions/cache users set up restore keys: the key is
+// this branch's, and a job falls back to the branch a pull request merges
+// into, then to the default branch, so a new branch starts from main's packs.
+void add_github_branches(PackSettings& settings, bool fallbacks_set) {
+  const std::string branch = env("GITHUB_HEAD_REF").empty() ? env("GITHUB_REF_NAME") : env("GITHUB_HEAD_REF");
+  if (env("GITHUB_ACTIONS") != "true" || branch.empty()) return;
+  const std::string base_key = settings.key;
+  settings.key = base_key + " branch " + branch;
+  if (fallbacks_set) return;
+  for (const std::string& other : {env("GITHUB_BASE_REF"), github_default_branch()}) {
+    const std::string key = base_key + " branch " + other;
+    if (!other.empty() && key != settings.key &&
+        std::find(settings.fallbacks.begin(), settings.fallbacks.end(), key) == settings.fallbacks.end()) {
+      settings.fallbacks.push_back(key);
+    }
+  }
+}
+
 }  // namespace
 
 PackSettings resolve_pack_settings(bool has_remote, bool remote_read_only) {
@@ -95,11 +126,12 @@ PackSettings resolve_pack_settings(bool has_remote, bool remote_read_only) {
   settings.write = settings.write && has_remote && !remote_read_only;
   if (!settings.replay && !settings.write) return settings;
   settings.key = env("GOCACHEFS_PACK_KEY");
+  settings.fallbacks = split_list(env("GOCACHEFS_PACK_FALLBACK"));
   if (settings.key.empty()) {
     std::error_code ec;
     settings.key = automatic_pack_key(std::filesystem::current_path(ec));
+    add_github_branches(settings, !settings.fallbacks.empty());
   }
-  settings.fallbacks = split_list(env("GOCACHEFS_PACK_FALLBACK"));
   return settings;
 }
 

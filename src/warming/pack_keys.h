@@ -6,7 +6,11 @@
 // GOOS/GOARCH and the Go version, so that jobs that build the same thing
 // share packs with no setting. GOCACHEFS_PACK_FALLBACK lists keys tried in
 // order when the key has no pointer yet (as actions/cache's restore keys:
-// this branch, then main).
+// this branch, then main). On GitHub Actions the automatic key is the
+// branch's (GITHUB_HEAD_REF or GITHUB_REF_NAME), and unless
+// GOCACHEFS_PACK_FALLBACK is set, it falls back to the branch a pull request
+// merges into (GITHUB_BASE_REF), then to the repository's default branch
+// (from the event at GITHUB_EVENT_PATH).
 #pragma once
 
 #include <cstdint>

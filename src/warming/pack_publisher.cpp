@@ -120,7 +120,8 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     const std::int64_t now_ns = now_unix_ns();
     std::vector<Id> outputs;
     for (const auto& entry : entries) outputs.push_back(entry.output_id);
-    const std::set<Id> unread = index.lazy_objects_unread(outputs);
+    // A store of packs only has no object apart: its packs carry every body.
+    const std::set<Id> unread = remote.holds_packs_only() ? std::set<Id>{} : index.lazy_objects_unread(outputs);
     // About as much as the last job did (a job never repeats all of it: what
     // it looked up first and then put is one action, ...).
     const bool job_done = !current || entries.size() * 4 >= current->job_actions * 3;
@@ -154,7 +155,8 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     std::vector<PackRef> refs;
     for (const auto& use : uses) refs.push_back(use.ref);
     const bool kept_all = current && current->key == key && current->packs.size() == refs.size();
-    if (kept_all && inputs.size() < kSmallDelta && inputs.size() * kSmallDeltaShare < entries.size()) {
+    if (kept_all && !remote.holds_packs_only() && inputs.size() < kSmallDelta &&
+        inputs.size() * kSmallDeltaShare < entries.size()) {
       inputs.clear();  // a few new actions: per action is cheaper than a pack and a pointer
     }
     if (!inputs.empty()) {
@@ -164,6 +166,9 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
       if (!stored.ok()) {
         spdlog::warn("packs: uploading a pack of {} actions failed, the pointer is left as it was: {}", pack.actions,
                      stored.error);
+        if (stored.status == RemoteResult::kRejected || stored.status == RemoteResult::kUnauthorized) {
+          published.refused = stored.error;
+        }
         return published;
       }
       index.record_pack({pack.id, pack.size, pack.actions, true});
@@ -186,6 +191,9 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     const RemoteResult stored = remote.store_bytes(pointer_remote_key(key), pointer);
     if (!stored.ok()) {
       spdlog::warn("packs: writing the pointer of key \"{}\" failed: {}", key, stored.error);
+      if (stored.status == RemoteResult::kRejected || stored.status == RemoteResult::kUnauthorized) {
+        published.refused = stored.error;
+      }
       return published;
     }
     index.set_job_pointer(key, pointer, now_ns);

@@ -24,6 +24,7 @@ struct PublishedPacks {
   std::size_t pack_actions = 0;
   std::size_t skipped = 0;  // actions whose objects are not stored here (lazy hits never read whole)
   bool pointer_written = false;
+  std::string refused;  // why the remote refused the pack or pointer for good (a rate limit, a full cache)
 };
 
 // Objects the lazy mount answered and nobody read beyond their head

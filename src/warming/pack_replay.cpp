@@ -382,7 +382,9 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
     held += local[i].has_value();
   }
   std::lock_guard lock(mutex_);
-  if (bodies > 0 && held * kHeldShare >= bodies * (kHeldShare - 1)) streams_[number]->heads_only = true;
+  // The few bodies not held come apart from cas/, where there is a cas/.
+  const bool enough = remote_.holds_packs_only() ? held == bodies : held * kHeldShare >= bodies * (kHeldShare - 1);
+  if (bodies > 0 && enough) streams_[number]->heads_only = true;
   streams_[number]->index_known = true;
   changed_.notify_all();
 }

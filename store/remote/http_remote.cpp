@@ -234,7 +234,7 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
     }
   }
   const std::string& userpwd = config_.credentials ? credentials.userpwd : config_.userpwd;
-  const std::string url = config_.base_url + "/" + key;
+  const std::string url = config_.base_url + "/" + key + (config_.query.empty() ? "" : "?" + config_.query);
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);

@@ -27,6 +27,7 @@ using HttpCredentialSource = std::function<RemoteResult(HttpRequestCredentials*)
 
 struct HttpConfig {
   std::string base_url;     // without a trailing slash; keys are appended
+  std::string query;        // appended to every URL after '?' (a signed URL's signature); never in messages
   std::string description;  // base_url without secrets
   std::string userpwd;      // "user:password" for basic auth or S3 keys
   std::string aws_sigv4;    // "aws:amz:<region>:s3" to sign requests

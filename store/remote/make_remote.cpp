@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "store/remote/file_remote.h"
+#include "store/remote/gha_remote.h"
 #include "store/remote/http_remote.h"
 #include "store/remote/remote.h"
 #include "store/remote/s3_remote.h"
@@ -48,7 +49,9 @@ std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions&
     return std::make_unique<HttpRemote>(std::move(config));
   }
   if (url.starts_with("s3://")) return std::make_unique<HttpRemote>(s3_http_config(url, options));
-  throw std::invalid_argument("unknown remote URL scheme (file://, http://, https://, s3://): " + redact_url(url));
+  if (url.starts_with("gha://")) return std::make_unique<GhaRemote>(gha_config(url, options));
+  throw std::invalid_argument("unknown remote URL scheme (file://, http://, https://, s3://, gha://): " +
+                              redact_url(url));
 }
 
 }  // namespace gocachefs

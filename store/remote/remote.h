@@ -71,6 +71,11 @@ class Remote {
 
   // The URL without credentials, for logs and messages.
   virtual std::string describe() const = 0;
+
+  // A store of packs only (gha://: a service that takes a few entries per
+  // job, not one per object): per-action records and objects are neither
+  // asked for nor sent, and the packs carry every body (src/warming/).
+  virtual bool holds_packs_only() const { return false; }
 };
 
 // Settings that are not part of the URL.
@@ -85,8 +90,8 @@ struct RemoteOptions {
 // suits hundreds of MiB (stalls are still caught by the low-speed limit).
 RemoteOptions bulk_remote_options(RemoteOptions options);
 
-// file:///path, http(s)://host[:port][/prefix], s3://bucket[/prefix]?...
-// Throws std::invalid_argument for an unknown scheme or a malformed URL.
+// file:///path, http(s)://host[:port][/prefix], s3://bucket[/prefix]?...,
+// gha://[PREFIX] (store/remote/gha_remote.h). Throws std::invalid_argument for an unknown scheme or a malformed URL.
 std::unique_ptr<Remote> make_remote(const std::string& url, const RemoteOptions& options);
 
 // `url` with any user:password@ part and secret query values replaced by

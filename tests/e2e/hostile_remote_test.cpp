@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
 
 #include "store/action_record.h"
 #include "store/record_signing.h"
@@ -100,10 +101,28 @@ TEST(HostileRemoteTest, PlantedEntriesAreMissesAndNeverWrongBytes) {
   const Machine writer(backend.url, {{"GOCACHEFS_SIGNING_KEY_FILE", team_key}});
   expect_success(writer.go({"build", "./..."}), "go build ./... (writer)");
   const std::map<Id, StoredAction> truth = indexed_actions(writer.store());
-  // Actions whose records the remote holds, with objects of distinct sizes.
+  // Plants go on actions that a reader's build asks the remote for (the
+  // debug log names each GET), and not on "stdout" sub-entries, which cmd/go
+  // asks for only after their action hits: which actions those are depends
+  // on the checkout's path, part of every ActionID. Readers do not upload,
+  // so the plants stay for the next reader.
+  constexpr const char* kReadOnly = "GOCACHEFS_REMOTE_READ_ONLY";
+  std::set<Id> asked;
+  {
+    const Machine probe(backend.url, {{kReadOnly, "1"}});
+    expect_success(probe.go({"build", "./..."}), "go build ./... (probe)");
+    const std::regex get(R"(remote GET ac/([0-9a-f]{64}): ok)");
+    for (const auto& line : lines_of(probe.log())) {
+      std::smatch m;
+      if (std::regex_search(line, m, get)) asked.insert(*id_from_hex(m[1].str()));
+    }
+  }
+  std::set<Id> sub_entries;
+  for (const auto& [action, stored] : truth) sub_entries.insert(go_subkey(action, "stdout"));
   std::vector<Id> planted;
   std::map<Id, std::string> original_record;
   for (const auto& [action, stored] : truth) {
+    if (!asked.contains(action) || sub_entries.contains(action)) continue;
     std::string bytes;
     if (!remote->fetch("ac/" + to_hex(action), [&](const char* d, std::size_t n) {
           bytes.append(d, n);
@@ -149,7 +168,7 @@ TEST(HostileRemoteTest, PlantedEntriesAreMissesAndNeverWrongBytes) {
 
   {
     SCOPED_TRACE("a reader without a key, objects up to 64 MiB");
-    const Machine reader(backend.url, {{"GOCACHEFS_MAX_OBJECT_SIZE", "64MiB"}});
+    const Machine reader(backend.url, {{"GOCACHEFS_MAX_OBJECT_SIZE", "64MiB"}, {kReadOnly, "1"}});
     const auto built = reader.go({"build", "./..."});
     expect_success(built, "go build ./... (reader without a key)");
     EXPECT_EQ(gocachefs_lines(built.err), 0) << built.err;
@@ -172,7 +191,7 @@ TEST(HostileRemoteTest, PlantedEntriesAreMissesAndNeverWrongBytes) {
   plant(planted[5], encode_action_record(planted[5], record_of(planted[1]), wrong_keys.get()));
   {
     SCOPED_TRACE("a reader with the team's key");
-    const Machine reader(backend.url, {{"GOCACHEFS_SIGNING_KEY_FILE", team_key}});
+    const Machine reader(backend.url, {{"GOCACHEFS_SIGNING_KEY_FILE", team_key}, {kReadOnly, "1"}});
     const auto built = reader.go({"build", "./..."});
     expect_success(built, "go build ./... (reader with the key)");
     EXPECT_EQ(gocachefs_lines(built.err), 0) << built.err;
@@ -183,9 +202,11 @@ TEST(HostileRemoteTest, PlantedEntriesAreMissesAndNeverWrongBytes) {
     EXPECT_GT(reader.stats().remote_hits, 100) << "the signed records were hits";
     expect_true_objects(reader);
   }
+  // Signed with the secret the next reader holds: for it, a valid record.
+  plant(planted[5], original_record[planted[5]]);
   {
     SCOPED_TRACE("a reader holding another secret under the same key id");
-    const Machine reader(backend.url, {{"GOCACHEFS_SIGNING_KEY_FILE", wrong_key}});
+    const Machine reader(backend.url, {{"GOCACHEFS_SIGNING_KEY_FILE", wrong_key}, {kReadOnly, "1"}});
     const auto built = reader.go({"build", "./..."});
     expect_success(built, "go build ./... (reader with the wrong key)");
     EXPECT_EQ(lines_with(reader.log(), "refused: its signature does not match its content"), 1);

@@ -14,7 +14,8 @@ std::unique_ptr<TestServer> TestServer::start(const std::string& kind, const std
   const std::string tools = std::string(GOCACHEFS_SOURCE_DIR) + "/build/tools/";
   const std::map<std::string, std::string> needs = {
       {"nginx", "nginx"}, {"nginx-default-limit", "nginx"}, {"minio", tools + "minio"}, {"bazel-remote", tools + "bazel-remote"}, {"fault", "python3"},
-      {"oidc", "python3"}, {"aws-metadata", "python3"}, {"ec2-metadata-mock", tools + "ec2-metadata-mock"}};
+      {"oidc", "python3"}, {"aws-metadata", "python3"}, {"ec2-metadata-mock", tools + "ec2-metadata-mock"},
+      {"gha", "python3"}};
   const std::string program = needs.at(kind);
   const bool present = program.find('/') != std::string::npos
                            ? std::filesystem::exists(program)

@@ -15,7 +15,7 @@ namespace gocachefs::testing {
 class TestServer {
  public:
   // Starts `kind` (nginx, nginx-default-limit, minio, bazel-remote, fault, oidc, aws-metadata,
-  // ec2-metadata-mock; see scripts/test_server.sh) with `args`; nullptr
+  // ec2-metadata-mock, gha; see scripts/test_server.sh) with `args`; nullptr
   // with `why` set when the server is not installed on this machine.
   static std::unique_ptr<TestServer> start(const std::string& kind, const std::vector<std::string>& args,
                                            std::string* why);
@@ -24,6 +24,7 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   // A value that `start` printed: url, bucket, access_key, secret_key, token...
+  // (for gha, url is ACTIONS_RESULTS_URL and token ACTIONS_RUNTIME_TOKEN)
   std::string get(const std::string& key) const { return values_.count(key) ? values_.at(key) : ""; }
   std::string url() const { return get("url"); }
   const std::string& dir() const { return dir_->path(); }

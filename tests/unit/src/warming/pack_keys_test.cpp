@@ -117,7 +117,9 @@ TEST(PackPointer, RemoteKeyIsAnActionKeyPerPackKey) {
 class PackSettingsTest : public ::testing::Test {
  protected:
   static constexpr const char* kNames[] = {"GOCACHEFS_PACKS", "GOCACHEFS_PACK_KEY", "GOCACHEFS_PACK_FALLBACK",
-                                           "CI",              "GOOS",               "GOARCH"};
+                                           "CI",              "GOOS",               "GOARCH",
+                                           "GITHUB_ACTIONS",  "GITHUB_REF_NAME",    "GITHUB_HEAD_REF",
+                                           "GITHUB_BASE_REF", "GITHUB_EVENT_PATH"};
   void SetUp() override {
     for (const char* name : kNames) {
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
@@ -237,6 +239,53 @@ TEST_F(PackSettingsTest, AutomaticKeyNamesTheNearestModule) {
   const std::string host = automatic_pack_key(dir / "outer");
   EXPECT_TRUE(host.starts_with("auto example.com/outer linux/")) << host;
   EXPECT_NE(host, outer);
+}
+
+}  // namespace
+}  // namespace gocachefs
+
+namespace gocachefs {
+namespace {
+
+// As actions/cache users write restore keys: this branch, the branch a pull
+// request merges into, the default branch.
+TEST_F(PackSettingsTest, OnGithubActionsTheKeyIsTheBranchsWithItsBaseAndDefaultAsFallbacks) {
+  setenv("GOCACHEFS_PACKS", "on", 1);
+  const std::string plain = resolve_pack_settings(true, false).key;
+  const TempDir dir;
+  write_file(dir.path() + "/event.json", R"({"repository": {"default_branch": "trunk"}, "number": 7})");
+  setenv("GITHUB_ACTIONS", "true", 1);
+  setenv("GITHUB_EVENT_PATH", (dir.path() + "/event.json").c_str(), 1);
+
+  setenv("GITHUB_REF_NAME", "trunk", 1);  // a push to the default branch
+  PackSettings s = resolve_pack_settings(true, false);
+  EXPECT_EQ(s.key, plain + " branch trunk");
+  EXPECT_TRUE(s.fallbacks.empty()) << "its own branch is the default";
+
+  setenv("GITHUB_REF_NAME", "7/merge", 1);  // a pull request from feature into release
+  setenv("GITHUB_HEAD_REF", "feature", 1);
+  setenv("GITHUB_BASE_REF", "release", 1);
+  s = resolve_pack_settings(true, false);
+  EXPECT_EQ(s.key, plain + " branch feature");
+  EXPECT_EQ(s.fallbacks, (std::vector<std::string>{plain + " branch release", plain + " branch trunk"}));
+
+  setenv("GOCACHEFS_PACK_FALLBACK", "mine", 1);
+  s = resolve_pack_settings(true, false);
+  EXPECT_EQ(s.key, plain + " branch feature");
+  EXPECT_EQ(s.fallbacks, std::vector<std::string>{"mine"}) << "the user's fallbacks replace the branches";
+
+  setenv("GOCACHEFS_PACK_KEY", "k", 1);
+  s = resolve_pack_settings(true, false);
+  EXPECT_EQ(s.key, "k") << "a key the user sets is used as it is";
+
+  unsetenv("GOCACHEFS_PACK_KEY");
+  unsetenv("GOCACHEFS_PACK_FALLBACK");
+  write_file(dir.path() + "/event.json", "not json");
+  s = resolve_pack_settings(true, false);
+  EXPECT_EQ(s.fallbacks, std::vector<std::string>{plain + " branch release"}) << "an unreadable event: no default";
+
+  setenv("GITHUB_ACTIONS", "false", 1);
+  EXPECT_EQ(resolve_pack_settings(true, false).key, plain) << "only on GitHub Actions";
 }
 
 }  // namespace
