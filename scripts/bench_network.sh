@@ -28,12 +28,17 @@
 #   gocachefs-http-pack  the lazy mount, warmed by the packs the fill wrote
 #   gocachefs-http-pack-eager  the same packs, eager fetches (no FUSE)
 #   gocachefs-http-lazy-p8  no packs, the user's lever: GOMAXPROCS=8 -p=8
+#   gocachefs-gha-pack  gocachefs, the GitHub Actions cache (gha://, its
+#                    emulator tests/gha_emulator), packs through the lazy mount
+#   gocachefs-gha-pack-eager  the same, eager (a runner without FUSE)
 #   gocachefs-s3     gocachefs, MinIO over S3, eager fetches
 #   gocachefs-s3-lazy    the same through the lazy mount
 #   go-cacher        bradfitz/go-tool-cache's go-cacher with its gocached server
 #   go-cache-plugin  tailscale/go-cache-plugin, MinIO over S3
 #   tarball          download a zstd tarball of a warm GOCACHE from nginx,
 #                    unpack it, native cache (the "restore" step)
+#   tarball-gha      actions/cache's way: the same tarball saved as an entry
+#                    of the GitHub Actions cache emulator, restored from it
 #   native-warm      the native cache already warm on the machine: the floor
 #
 # Output in BENCH_RESULTS (build/bench/network): raw.tsv (every run),
@@ -135,6 +140,17 @@ fi
 if needs go-cacher; then
   relay gocached "$(port_of "$(start_test_server gocached gocached)")"
 fi
+if [[ " $configs " == *" gocachefs-gha"* ]] || needs tarball-gha; then
+  gha=$(start_test_server gha gha)
+  relay gha "$(port_of "$(grep '^url=' <<<"$gha")")"
+  gha_token=$(sed -n 's/^token=//p' <<<"$gha")
+fi
+# A Twirp call to the GitHub Actions cache service, printing one field of its answer.
+gha_call() {  # base_url method json field
+  curl -sSf -X POST -H "Authorization: Bearer $gha_token" -H "Content-Type: application/json" --data "$3" \
+    "$1/twirp/github.actions.results.api.v1.CacheService/$2" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$4"
+}
 
 # --- How each configuration runs the go command, one VAR=value per line.
 # `machine` is the machine's directory; `urls` names direct_url (the fill, in
@@ -155,12 +171,14 @@ config_env() {  # config machine urls
   case $1 in
     gocachefs-http*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "GOCACHEFS_REMOTE=${urls[bazel-remote]}" \
       "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
+    gocachefs-gha*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "ACTIONS_RESULTS_URL=${urls[gha]}" \
+      "ACTIONS_RUNTIME_TOKEN=$gha_token" "GOCACHEFS_REMOTE=gha://bench" "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
     gocachefs-s3*) printf '%s\n' "GOCACHEPROG=$bin --dir $2/store" "${s3_env[@]}" \
       "GOCACHEFS_REMOTE=s3://$bucket/gocachefs?endpoint=${urls[minio]}" "GOCACHEFS_LAZY=$(lazy_of "$1")" ;;
     go-cacher) printf '%s\n' "GOCACHEPROG=$tools/go-cacher --cache-dir $2/store --cache-server ${urls[gocached]}" ;;
     go-cache-plugin) printf '%s\n' "${s3_env[@]}" "GOCACHEPROG=$tools/go-cache-plugin --cache-dir $2/store --bucket $bucket \
 --prefix go-cache-plugin --s3-endpoint-url ${urls[minio]} --s3-path-style --region us-east-1" ;;
-    tarball | native-warm) ;;
+    tarball | tarball-gha | native-warm) ;;
   esac
 }
 
@@ -196,8 +214,9 @@ fill() {  # config
 }
 for config in $configs; do
   case $config in
-    tarball | native-warm) [[ -d $tmp/fill-native ]] || fill native ;;
+    tarball | tarball-gha | native-warm) [[ -d $tmp/fill-native ]] || fill native ;;
     gocachefs-http-*) [[ -d $tmp/fill-gocachefs-http ]] || fill gocachefs-http ;;  # the same remote as eager
+    gocachefs-gha-*) [[ -d $tmp/fill-gocachefs-gha ]] || fill gocachefs-gha ;;
     *-lazy) [[ -d $tmp/fill-${config%-lazy} ]] || fill "${config%-lazy}" ;;
     *) [[ -d $tmp/fill-$config ]] || fill "$config" ;;
   esac
@@ -208,10 +227,35 @@ refine() {  # config
   "$bin" stop --dir "$tmp/refine-$1/store" >/dev/null 2>&1 || true
 }
 if [[ " $configs " == *"gocachefs-http-pack"* ]]; then refine gocachefs-http; fi
-if needs tarball; then
+if needs tarball || needs tarball-gha; then
   # As actions/cache does it: zstd with a long window, all cores.
-  tar -C "$tmp/fill-native/gocache" -cf - . | zstd -q -T0 --long=30 -o "$tmp/server-nginx/data/gocache.tar.zst"
+  tar -C "$tmp/fill-native/gocache" -cf - . | zstd -q -T0 --long=30 -o "$tmp/gocache.tar.zst"
 fi
+if needs tarball; then cp "$tmp/gocache.tar.zst" "$tmp/server-nginx/data/gocache.tar.zst"; fi
+tarball_version=$(printf 'gocache.tar.zst' | sha256sum | cut -c1-64)
+# As actions/cache saves: create the entry, put the blob, finalize.
+save_tarball_gha() {  # base_url file
+  local upload_url
+  upload_url=$(gha_call "$1" CreateCacheEntry "{\"key\": \"go-build-linux\", \"version\": \"$tarball_version\"}" \
+    signed_upload_url)
+  curl -sSf -X PUT -H "x-ms-blob-type: BlockBlob" --data-binary @"$2" "$upload_url" >/dev/null
+  gha_call "$1" FinalizeCacheEntryUpload \
+    "{\"key\": \"go-build-linux\", \"version\": \"$tarball_version\", \"size_bytes\": $(stat -c %s "$2")}" ok >/dev/null
+}
+# As actions/cache restores: by a restore key, then one download.
+restore_tarball_gha() {  # base_url machine
+  local url
+  url=$(gha_call "$1" GetCacheEntryDownloadURL \
+    "{\"key\": \"go-build-linux-x\", \"restore_keys\": [\"go-build-linux\"], \"version\": \"$tarball_version\"}" \
+    signed_download_url)
+  curl -sSf "$url" | zstd -dq --long=30 | tar -C "$2/gocache" -xf -
+}
+gha_functions=$(declare -f gha_call save_tarball_gha restore_tarball_gha)
+in_gha() {  # namespace function args...: a function above, in a namespace
+  nsenter --net="/var/run/netns/$1" bash -c "set -euo pipefail; $gha_functions; gha_token=$gha_token; \
+tarball_version=$tarball_version; \"\$@\"" _ "${@:2}"
+}
+if needs tarball-gha; then in_gha gcf-server save_tarball_gha "${direct_url[gha]}" "$tmp/gocache.tar.zst"; fi
 
 # --- Measured runs.
 seconds_since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.2f", e - s }'; }
@@ -265,6 +309,8 @@ for run in $(seq "$runs"); do
     mkdir -p "$machine/gocache"
     case $config in
       tarball) measure "$config" "$run" "$machine" restore restore_tarball "$machine" ;;
+      tarball-gha) measure "$config" "$run" "$machine" restore in_gha gcf-client restore_tarball_gha \
+        "${relayed_url[gha]}" "$machine" ;;
       native-warm) cp -a "$tmp/fill-native/gocache/." "$machine/gocache/" ;;
     esac
     for workload in $workloads; do

@@ -141,13 +141,19 @@ std::optional<CacheHit> Cache::lookup_remote(const Id& action_id) {
 }
 
 std::optional<CacheHit> Cache::hit_from_pack(const Id& action_id, const PackCovered& covered) {
-  // A store of packs only has no object apart: wait for the stream.
-  const auto wait = remote_->holds_packs_only() ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon;
-  if (covered.stored || replay_->wait_for(covered.output_id, wait)) {
+  if (covered.stored || replay_->wait_for(covered.output_id)) {
     // Stored with its actions: an ordinary local hit now.
     return lookup_in(objects_, index_, action_id, true);
   }
-  if (remote_->holds_packs_only()) return std::nullopt;
+  if (remote_->holds_packs_only()) {
+    // Far down the stream: by range from its pack (stored with its actions),
+    // else when the stream brings it.
+    if (replay_->fetch_from_pack(covered.output_id) ||
+        replay_->wait_for(covered.output_id, PackReplay::Wait::kUntilItComes)) {
+      return lookup_in(objects_, index_, action_id, true);
+    }
+    return std::nullopt;
+  }
   // Far down the stream, or only its head in the pack: its object from cas/,
   // one round trip (the pack said which object; the fetch verifies it).
   const ActionRecord record{covered.output_id, covered.size, covered.put_time_ns, ""};

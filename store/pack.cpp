@@ -66,7 +66,7 @@ std::string encode_index(const PackIndex& index) {
     put_id(out, o.output_id);
     put<std::uint64_t>(out, o.size);
     put<std::uint32_t>(out, o.front_size);
-    put<std::uint8_t>(out, o.body ? 1 : 0);
+    put<std::uint8_t>(out, (o.body ? 1 : 0) | (o.cold ? 2 : 0));
     put_id(out, o.head_sha256);
   }
   for (const auto& a : index.actions) {
@@ -93,9 +93,10 @@ std::optional<PackIndex> decode_index(std::string_view bytes, std::uint64_t max_
     o.size = get<std::uint64_t>(p);
     o.front_size = get<std::uint32_t>(p);
     const auto flags = get<std::uint8_t>(p);
-    o.body = flags == 1;
+    o.body = (flags & 1) != 0;
+    o.cold = (flags & 2) != 0;
     o.head_sha256 = get_id(p);
-    if (flags > 1 || o.front_size > o.size || o.front_size > kInlineObjectLimit || o.size > max_object_size) {
+    if (flags > 3 || (o.cold && !o.body) || o.front_size > o.size || o.front_size > kInlineObjectLimit || o.size > max_object_size) {
       return std::nullopt;
     }
     if (o.body && o.front_size == o.size) return std::nullopt;
@@ -139,6 +140,7 @@ class FrameWriter {
     const std::size_t n = ZSTD_compress2(context_.get(), frame.data(), frame.size(), bytes.data(), bytes.size());
     if (ZSTD_isError(n)) throw std::runtime_error(std::string("compressing a pack: ") + ZSTD_getErrorName(n));
     write_bytes(frame.data(), n);
+    frame_sizes_.push_back(static_cast<std::uint32_t>(n));
   }
   void write_bytes(const char* p, std::size_t n) {
     written_ += n;
@@ -150,7 +152,12 @@ class FrameWriter {
       n -= static_cast<std::size_t>(w);
     }
   }
-  std::uint64_t take_written() { return std::exchange(written_, 0); }
+  std::uint64_t take_written() {
+    frame_sizes_.clear();
+    return std::exchange(written_, 0);
+  }
+  // The compressed size of each frame written since take_written().
+  const std::vector<std::uint32_t>& frame_sizes() const { return frame_sizes_; }
 
  private:
   std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context_{ZSTD_createCCtx(), ZSTD_freeCCtx};
@@ -158,7 +165,25 @@ class FrameWriter {
   const std::string& name_;
   std::string pending_;
   std::uint64_t written_ = 0;
+  std::vector<std::uint32_t> frame_sizes_;
 };
+
+// The body section's objects in stream order: those read first, then the cold.
+std::vector<std::uint32_t> body_order(const PackIndex& index) {
+  std::vector<std::uint32_t> order;
+  for (const bool cold : {false, true}) {
+    for (std::uint32_t i = 0; i < index.objects.size(); ++i) {
+      if (index.objects[i].in_body() && index.objects[i].cold == cold) order.push_back(i);
+    }
+  }
+  return order;
+}
+
+std::uint64_t body_frame_count(const PackIndex& index) {
+  std::uint64_t decoded = 0;
+  for (const auto& object : index.objects) decoded += object.in_body() ? object.size : 0;
+  return (decoded + kPackFrameSize - 1) / kPackFrameSize;
+}
 
 struct Fd {
   int fd;
@@ -217,6 +242,7 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
       const std::string first = read_object(input.object_file, input.size, 0, std::min<std::uint64_t>(input.size, 8));
       PackObject object{input.output_id, input.size, static_cast<std::uint32_t>(inline_size_for(input.size, first))};
       object.body = object.front_size < object.size && input.read_whole;
+      object.cold = object.body && input.cold;
       index.objects.push_back(object);
       files.push_back(input.object_file);
     }
@@ -239,9 +265,12 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
   out.append(front.data(), front.size());
   out.flush();
   const std::uint64_t front_bytes = out.take_written();
-  for (std::size_t i = 0; i < index.objects.size(); ++i) {
+  // The frames' sizes are known once the body is written: room for them now.
+  const std::uint64_t frames_bytes = 4 * body_frame_count(index);
+  out.write_bytes(std::string(frames_bytes, '\0').data(), frames_bytes);
+  out.take_written();
+  for (const std::uint32_t i : body_order(index)) {
     const auto& object = index.objects[i];
-    if (!object.in_body()) continue;
     constexpr std::size_t kPiece = 1 << 20;
     for (std::uint64_t offset = 0; offset < object.size; offset += kPiece) {
       const std::string piece = read_object(files[i], object.size, offset, std::min<std::uint64_t>(kPiece, object.size - offset));
@@ -249,11 +278,19 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
     }
   }
   out.flush();
+  if (out.frame_sizes().size() * 4 != frames_bytes) throw std::runtime_error("a pack's body frames miscounted");
+  std::string frames;
+  for (const std::uint32_t size : out.frame_sizes()) put<std::uint32_t>(frames, size);
   const std::uint64_t body_bytes = out.take_written();
+  const off_t frames_at = static_cast<off_t>(kPackHeaderSize + index_bytes + front_bytes);
+  if (!frames.empty() && pwrite(fd, frames.data(), frames.size(), frames_at) != static_cast<ssize_t>(frames.size())) {
+    throw errno_error("writing " + file_name);
+  }
 
-  nlohmann::json header_fields{{"gocachefs_pack", 1},
+  nlohmann::json header_fields{{"gocachefs_pack", 2},
                                {"index_bytes", index_bytes},
                                {"front_bytes", front_bytes},
+                               {"frames_bytes", frames_bytes},
                                {"body_bytes", body_bytes}};
   if (keys) {
     const Signature signature = keys->sign(
@@ -282,9 +319,60 @@ WrittenPack write_pack(const std::vector<PackInput>& inputs, int fd, const std::
   }
   std::vector<bool> body;
   for (const auto& action : index.actions) {
-    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body());
+    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body() &&
+                   !index.objects[action.object].cold);
   }
   return {hash.finish(), size, index.actions.size(), index.objects.size(), std::move(body)};
+}
+
+std::vector<std::uint64_t> body_offsets(const PackIndex& index) {
+  std::vector<std::uint64_t> offsets(index.objects.size(), 0);
+  std::uint64_t offset = 0;
+  for (const std::uint32_t i : body_order(index)) {
+    offsets[i] = offset;
+    offset += index.objects[i].size;
+  }
+  return offsets;
+}
+
+std::optional<PackSlice> body_slice(const PackFrames& frames, std::uint64_t body_offset, std::uint64_t size) {
+  if (size == 0) return std::nullopt;
+  const std::uint64_t first = body_offset / kPackFrameSize, last = (body_offset + size - 1) / kPackFrameSize;
+  if (last >= frames.sizes.size()) return std::nullopt;
+  PackSlice slice{frames.body_start, 0, first * kPackFrameSize, (last + 1) * kPackFrameSize};
+  for (std::uint64_t i = 0; i <= last; ++i) (i < first ? slice.offset : slice.length) += frames.sizes[i];
+  return slice;
+}
+
+struct PackSliceReader::Stream {
+  ZSTD_DCtx* context = ZSTD_createDCtx();
+  ~Stream() { ZSTD_freeDCtx(context); }
+};
+
+PackSliceReader::PackSliceReader(const PackSlice& slice, Sink sink)
+    : stream_(std::make_unique<Stream>()), position_(slice.body_begin), end_(slice.body_end), sink_(std::move(sink)) {
+  ZSTD_DCtx_setParameter(stream_->context, ZSTD_d_windowLogMax, kMaxPackWindowLog);
+}
+
+PackSliceReader::~PackSliceReader() = default;
+
+bool PackSliceReader::feed(const char* data, std::size_t size) {
+  ZSTD_inBuffer in{data, size, 0};
+  char out_bytes[64 * 1024];
+  for (bool full = false; error_.empty() && (in.pos < in.size || full);) {
+    ZSTD_outBuffer out{out_bytes, sizeof(out_bytes), 0};
+    const std::size_t result = ZSTD_decompressStream(stream_->context, &out, &in);
+    if (ZSTD_isError(result)) {
+      error_ = std::string("a pack frame is damaged: ") + ZSTD_getErrorName(result);
+    } else if (position_ + out.pos > end_) {
+      error_ = "the pack's frames decode to more than their size";
+    } else if (out.pos > 0) {
+      sink_(position_, out_bytes, out.pos);
+      position_ += out.pos;
+    }
+    full = out.pos == out.size;
+  }
+  return error_.empty();
 }
 
 struct PackReader::Stream {
@@ -323,13 +411,14 @@ bool PackReader::feed(const char* data, std::size_t size) {
         if (buffer_.size() == kPackHeaderSize && !read_header()) return false;
         break;
       }
-      case Section::kIndex: {
+      case Section::kIndex:
+      case Section::kFrames: {
         const std::size_t take = std::min<std::uint64_t>(size, section_left_);
         buffer_.append(data, take);
         data += take;
         size -= take;
         section_left_ -= take;
-        if (section_left_ == 0 && !read_index()) return false;
+        if (section_left_ == 0 && !(section_ == Section::kIndex ? read_index() : read_frames())) return false;
         break;
       }
       case Section::kFront:
@@ -353,14 +442,22 @@ bool PackReader::read_header() {
   const auto header = nlohmann::json::parse(buffer_, nullptr, /*allow_exceptions=*/false);
   if (!header.is_object()) return fail("not a gocachefs pack");
   // Every field an unsigned integer: anything else (a string, 1e89, -5) is not ours.
-  for (const char* name : {"gocachefs_pack", "index_bytes", "front_bytes", "body_bytes"}) {
+  const auto version = header.find("gocachefs_pack");
+  if (version == header.end() || !version->is_number_unsigned() || version->get<std::uint64_t>() < 1 ||
+      version->get<std::uint64_t>() > 2) {
+    return fail("not a gocachefs pack of version 1 or 2");
+  }
+  version_ = version->get<int>();
+  // Version 2 added the frames section.
+  for (const char* name : {"index_bytes", "front_bytes", "frames_bytes", "body_bytes"}) {
+    if (version_ == 1 && std::string_view(name) == "frames_bytes") continue;
     const auto it = header.find(name);
     if (it == header.end() || !it->is_number_unsigned()) return fail(std::string("a pack header without ") + name);
   }
-  const auto size_of = [&](const char* name) { return header.at(name).get<std::uint64_t>(); };
-  if (size_of("gocachefs_pack") != 1) return fail("not a gocachefs pack of version 1");
+  const auto size_of = [&](const char* name) { return header.contains(name) ? header.at(name).get<std::uint64_t>() : 0; };
   index_bytes_ = size_of("index_bytes");
   front_bytes_ = size_of("front_bytes");
+  frames_bytes_ = version_ == 1 ? 0 : size_of("frames_bytes");
   body_bytes_ = size_of("body_bytes");
   if (index_bytes_ == 0 || index_bytes_ > kMaxIndexBytes) return fail("a pack index of an impossible size");
   for (const auto& [name, field] : {std::pair{"key_id", &signature_.key_id}, {"sig", &signature_.mac_hex}}) {
@@ -392,6 +489,19 @@ bool PackReader::read_index() {
   return next_section();
 }
 
+bool PackReader::read_frames() {
+  PackFrames frames{kPackHeaderSize + index_bytes_ + front_bytes_ + frames_bytes_, {}};
+  std::uint64_t total = 0;
+  for (const char* p = buffer_.data(); p < buffer_.data() + buffer_.size();) {
+    frames.sizes.push_back(get<std::uint32_t>(p));
+    total += frames.sizes.back();
+  }
+  if (total != body_bytes_) return fail("a pack's frames section is damaged");
+  buffer_ = {};
+  if (callbacks_.frames) callbacks_.frames(frames);
+  return next_section();
+}
+
 // Moves on to the next section with bytes, checking that the one before
 // delivered every object it should have.
 bool PackReader::next_section() {
@@ -407,11 +517,17 @@ bool PackReader::next_section() {
       section_left_ = front_bytes_;
       for (std::uint32_t i = 0; i < index_.objects.size(); ++i) order_.push_back(i);
     } else if (section_ == Section::kFront) {
+      section_ = Section::kFrames;
+      if (version_ >= 2 && frames_bytes_ != 4 * body_frame_count(index_)) return fail("a pack's frames section is damaged");
+      if (frames_bytes_ > 0) {
+        section_left_ = frames_bytes_;
+        return true;
+      }
+      continue;
+    } else if (section_ == Section::kFrames) {
       section_ = Section::kBody;
       section_left_ = body_bytes_;
-      for (std::uint32_t i = 0; i < index_.objects.size(); ++i) {
-        if (index_.objects[i].in_body()) order_.push_back(i);
-      }
+      order_ = body_order(index_);
     } else {
       section_ = Section::kDone;
       return true;

@@ -12,10 +12,15 @@
 //           then the actions (of which known misses have no object)
 //   front   zstd frames: each object's first bytes (all of a small object,
 //           the head a lazy reader reads first of a large one), object order
-//   body    zstd frames of at most kPackFrameSize bytes: the whole bytes of
-//           the large objects the recording job read beyond their head,
-//           object order (of the others, only the head travels: a reader
-//           that wants more fetches cas/<OutputID>)
+//   frames  the compressed size of each body frame (little-endian u32s), so
+//           that a reader can fetch any body by a range request
+//   body    zstd frames of exactly kPackFrameSize decoded bytes (the last
+//           may be shorter): the whole bytes of the large objects that the
+//           recording job read beyond their head, object order, then those
+//           it did not ("cold": a lazy reader stops its stream there and
+//           reads one by range when a tool wants it). Of the others only
+//           the head travels: a reader that wants more fetches
+//           cas/<OutputID>
 //
 // Everything a reader needs to answer gets comes first, the large bodies
 // last, in the order the recording job first used them. Frames compress
@@ -45,6 +50,7 @@ struct PackObject {
   std::uint64_t size = 0;
   std::uint32_t front_size = 0;  // bytes in the front: all of it, or a head
   bool body = false;             // its whole bytes are in the body section (then front_size < size)
+  bool cold = false;             // in the body, after the bodies the recording job read
   Id head_sha256{};              // of the head, when front_size < size
   bool in_body() const { return body; }
   bool has_head() const { return front_size < size; }
@@ -74,6 +80,7 @@ struct PackInput {
   std::int64_t put_time_ns = 0;
   std::filesystem::path object_file;
   bool read_whole = true;  // false: the job read no more than its head, which is all the pack carries
+  bool cold = false;       // with read_whole: the job read no more than its head; its body goes last
   bool miss = false;       // a known miss: no object
 };
 
@@ -82,7 +89,49 @@ struct WrittenPack {
   std::uint64_t size = 0;
   std::size_t actions = 0;
   std::size_t objects = 0;
-  std::vector<bool> body;  // per input: whether the pack holds its object's body
+  std::vector<bool> body;  // per input: whether the pack holds its object's body among those read first
+};
+
+// Where the body section starts in a pack file, and its frames' compressed
+// sizes, in order: enough to read any body by a range request.
+struct PackFrames {
+  std::uint64_t body_start = 0;
+  std::vector<std::uint32_t> sizes;
+};
+
+// The decoded offset of each object's bytes in the body section (of objects
+// without a body: where it would be), in the order write_pack puts them.
+std::vector<std::uint64_t> body_offsets(const PackIndex& index);
+
+// The frames of a pack file that hold the `size` decoded bytes at
+// `body_offset` of the body section: where they lie in the file, and the
+// body offsets they decode to. Empty when the frames do not reach that far.
+struct PackSlice {
+  std::uint64_t offset = 0, length = 0;  // in the pack file
+  std::uint64_t body_begin = 0, body_end = 0;  // decoded, in the body section (the last frame may end sooner)
+};
+std::optional<PackSlice> body_slice(const PackFrames& frames, std::uint64_t body_offset, std::uint64_t size);
+
+// Decodes the frames of a PackSlice as they arrive and hands every decoded
+// byte to `sink` with its offset in the body section.
+class PackSliceReader {
+ public:
+  using Sink = std::function<void(std::uint64_t body_offset, const char* data, std::size_t size)>;
+  PackSliceReader(const PackSlice& slice, Sink sink);
+  ~PackSliceReader();
+  PackSliceReader(const PackSliceReader&) = delete;
+  PackSliceReader& operator=(const PackSliceReader&) = delete;
+  // False, with error() set, once the bytes are not valid frames or decode
+  // beyond the slice.
+  bool feed(const char* data, std::size_t size);
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Stream;
+  std::unique_ptr<Stream> stream_;
+  std::uint64_t position_, end_;
+  Sink sink_;
+  std::string error_;
 };
 
 // Writes the pack of `inputs` (in first-use order; an object used by several
@@ -112,6 +161,8 @@ class PackReader {
     // A large object's bytes, in order, then its end.
     std::function<void(std::uint32_t object, const char* data, std::size_t size)> body_data;
     std::function<void(std::uint32_t object)> body_end;
+    // The body frames' places, before the first body byte (optional).
+    std::function<void(const PackFrames&)> frames;
   };
   explicit PackReader(Callbacks callbacks, RemoteTrust trust = {});
   ~PackReader();
@@ -134,6 +185,7 @@ class PackReader {
   bool fail(std::string why);
   bool read_header();
   bool read_index();
+  bool read_frames();
   bool decompress(const char* data, std::size_t size);
   bool deliver(const char* data, std::size_t size);
   bool next_section();
@@ -145,9 +197,10 @@ class PackReader {
   std::string error_;
   bool untrusted_ = false;
   Signature signature_;  // from the header
-  enum class Section { kHeader, kIndex, kFront, kBody, kDone } section_ = Section::kHeader;
-  std::string buffer_;  // header or index bytes so far
-  std::uint64_t index_bytes_ = 0, front_bytes_ = 0, body_bytes_ = 0;
+  enum class Section { kHeader, kIndex, kFront, kFrames, kBody, kDone } section_ = Section::kHeader;
+  std::string buffer_;  // header, index or frames bytes so far
+  int version_ = 0;
+  std::uint64_t index_bytes_ = 0, front_bytes_ = 0, frames_bytes_ = 0, body_bytes_ = 0;
   std::uint64_t section_left_ = 0;  // compressed bytes of the current section still to come
   PackIndex index_;
   std::vector<std::uint32_t> order_;  // objects whose bytes the current section holds, in order

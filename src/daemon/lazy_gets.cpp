@@ -101,17 +101,18 @@ FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size, bool 
     reads_.push_back(output_id);
   }
   // From the pack streaming in: soon, for a reader waiting now; whenever it
-  // comes, for a read ahead (fetching it apart would send its bytes twice)
-  // or from a store of packs only (which has no object apart).
-  const bool only_in_packs = remote_.holds_packs_only();
+  // comes, for a read ahead (fetching it apart would send its bytes twice).
   std::optional<ObjectStamp> stamp =
-      replay_ ? replay_->wait_for(output_id, ahead || only_in_packs ? PackReplay::Wait::kUntilItComes
-                                                                    : PackReplay::Wait::kIfSoon)
+      replay_ ? replay_->wait_for(output_id, ahead ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon)
               : std::nullopt;
-  // A remote known to be down (its breaker open) is not tried again.
-  for (int attempt = 1; attempt <= kFetchAttempts && !stamp && !only_in_packs && health_.allow(); ++attempt) {
+  // Else on its own: from cas/, or from its pack by range where a store
+  // holds packs only. A remote known to be down (its breaker open) is not
+  // tried again.
+  const bool only_in_packs = remote_.holds_packs_only();
+  for (int attempt = 1; attempt <= kFetchAttempts && !stamp && health_.allow(); ++attempt) {
     stamp = fetcher_.local_object(wanted);
-    if (!stamp) stamp = fetcher_.fetch_object(wanted);
+    if (!stamp) stamp = only_in_packs ? (replay_ ? replay_->fetch_from_pack(output_id) : std::nullopt)
+                                      : fetcher_.fetch_object(wanted);
     if (!stamp && attempt < kFetchAttempts) {
       std::this_thread::sleep_for(jittered(pause));
       pause *= 2;

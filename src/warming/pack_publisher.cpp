@@ -40,6 +40,7 @@ struct PackUse {
   std::size_t used = 0;
   std::set<Id> used_bodies;               // objects of used actions whose body the pack holds
   std::uint64_t body_bytes = 0, unread_body_bytes = 0;
+  bool used_all_here = true;  // every object the job used of it is stored here whole
 };
 
 // Which of the pointer's packs stay. Those the job used at least half of,
@@ -54,9 +55,12 @@ bool holds(const PackUse& use, const JournalEntry& entry) {
   return use.members.contains(entry.action_id) && (entry.miss || !use.misses.contains(entry.action_id));
 }
 
-std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer>& current,
+// On a store of packs only (`packs_only`), a pack is dropped only when the
+// job holds whole every object it used of it: there is no cas/ to fetch the
+// others from later.
+std::vector<PackUse> packs_to_keep(Index& index, ObjectStore& objects, const std::optional<PackPointer>& current,
                                    const std::vector<JournalEntry>& entries, const std::set<Id>& unread,
-                                   bool job_done, std::int64_t now_ns) {
+                                   bool job_done, bool packs_only, std::int64_t now_ns) {
   std::vector<PackUse> uses;
   if (!current) return uses;
   // A pack whose index this store never read has no members here: it stays
@@ -72,6 +76,10 @@ std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer
     for (auto& use : uses) {
       if (!holds(use, entry)) continue;
       ++use.used;
+      if (packs_only && !entry.miss && use.used_all_here) {
+        const auto stamp = objects.stat(entry.output_id);
+        use.used_all_here = stamp && stamp->size == entry.size;
+      }
       // used_bodies holds actions until here; from now, objects counted once.
       if (use.used_bodies.erase(entry.action_id) > 0 && use.used_bodies.insert(entry.output_id).second) {
         use.body_bytes += entry.size;
@@ -86,7 +94,7 @@ std::vector<PackUse> packs_to_keep(Index& index, const std::optional<PackPointer
   }
   std::erase_if(uses, [&](const PackUse& use) {
     if (use.used == 0) return use.ref.last_used_ns < now_ns - kUnusedPackLifeNs;
-    if (!job_done) return false;
+    if (!job_done || !use.used_all_here) return false;
     const bool mostly_unread =
         use.body_bytes >= kMinBodyBytesToJudge && use.unread_body_bytes * kUnreadBodiesShare > use.body_bytes;
     return use.used * 2 < use.ref.actions || mostly_unread;
@@ -120,12 +128,15 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     const std::int64_t now_ns = now_unix_ns();
     std::vector<Id> outputs;
     for (const auto& entry : entries) outputs.push_back(entry.output_id);
-    // A store of packs only has no object apart: its packs carry every body.
-    const std::set<Id> unread = remote.holds_packs_only() ? std::set<Id>{} : index.lazy_objects_unread(outputs);
-    // About as much as the last job did (a job never repeats all of it: what
-    // it looked up first and then put is one action, ...).
-    const bool job_done = !current || entries.size() * 4 >= current->job_actions * 3;
-    const std::vector<PackUse> uses = packs_to_keep(index, current, entries, unread, job_done, now_ns);
+    const bool packs_only = remote.holds_packs_only();
+    const std::set<Id> unread = index.lazy_objects_unread(outputs);
+    // About as much as the last job did. A job never repeats all of it: a
+    // warm rerun of the sample module's build journals 71% of the entries
+    // of the cold run that wrote the pointer (which also put what a warm
+    // run never asks for), so two thirds is done.
+    const bool job_done = !current || entries.size() * 3 >= current->job_actions * 2;
+    const std::vector<PackUse> uses =
+        packs_to_keep(index, objects, current, entries, unread, job_done, packs_only, now_ns);
 
     std::vector<PackInput> inputs;
     std::vector<Id> new_members;
@@ -145,9 +156,11 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
         ++published.skipped;
         continue;
       }
-      const bool read_whole = !unread.contains(entry.output_id);
-      inputs.push_back(
-          {entry.action_id, entry.output_id, entry.size, entry.put_time_ns, objects.path_of(entry.output_id), read_whole});
+      // What the job did not read beyond its head travels as a head, or, on
+      // a store of packs only (no cas/ to fetch the rest from), last and cold.
+      const bool read = !unread.contains(entry.output_id);
+      inputs.push_back({entry.action_id, entry.output_id, entry.size, entry.put_time_ns,
+                        objects.path_of(entry.output_id), read || packs_only, packs_only && !read});
       new_members.push_back(entry.action_id);
       new_misses.push_back(false);
     }
@@ -155,7 +168,7 @@ PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& 
     std::vector<PackRef> refs;
     for (const auto& use : uses) refs.push_back(use.ref);
     const bool kept_all = current && current->key == key && current->packs.size() == refs.size();
-    if (kept_all && !remote.holds_packs_only() && inputs.size() < kSmallDelta &&
+    if (kept_all && !packs_only && inputs.size() < kSmallDelta &&
         inputs.size() * kSmallDeltaShare < entries.size()) {
       inputs.clear();  // a few new actions: per action is cheaper than a pack and a pointer
     }

@@ -28,7 +28,8 @@ struct PublishedPacks {
 };
 
 // Objects the lazy mount answered and nobody read beyond their head
-// (Index::lazy_objects_unread) travel as heads only. Errors are logged and
+// (Index::lazy_objects_unread) travel as heads only, or, to a store of packs
+// only (gha://), whole but cold (last, read by range). Errors are logged and
 // leave the remote as it was; never throws. With `keys`, the pack and the
 // pointer are signed by the first key.
 PublishedPacks publish_packs(const std::string& key, Index& index, ObjectStore& objects, Remote& remote,

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "src/cache.h"
 #include "store/free_space.h"
 #include "store/remote/cas_encoding.h"
@@ -160,6 +162,7 @@ void PackReplay::stream_pack(std::size_t number) {
   std::unique_ptr<ObjectWriter> writer;  // the body object being received, when it is wanted
   std::optional<std::uint32_t> receiving;  // the body object whose bytes come now
   bool broken = false;                   // an object failed: the pack is not complete here
+  bool reached_cold = false;             // a lazy stream stops at the cold bodies
   auto advance = [&](std::size_t bytes) {
     std::lock_guard lock(mutex_);
     streams_[number]->position += bytes;
@@ -186,6 +189,10 @@ void PackReplay::stream_pack(std::size_t number) {
       .body_data =
           [&](std::uint32_t i, const char* data, std::size_t size) {
             const PackObject& object = index.objects[i];
+            if (object.cold && mode_ == Mode::kLazy) {
+              reached_cold = true;
+              return;
+            }
             if (receiving != i) {
               receiving = i;
               bool wanted;
@@ -235,6 +242,11 @@ void PackReplay::stream_pack(std::size_t number) {
             }
             writer.reset();
           },
+      .frames =
+          [&](const PackFrames& frames) {
+            std::lock_guard lock(mutex_);
+            streams_[number]->frames = frames;
+          },
   }, trust_);
   // Like any cas/ entry, a pack may come zstd-compressed (bazel-remote).
   CasDecoder decoder([&](const char* data, std::size_t size) { return reader.feed(data, size); });
@@ -243,7 +255,7 @@ void PackReplay::stream_pack(std::size_t number) {
     return streams_[number]->heads_only;
   };
   RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
-    if (stopping_ || abandoned_ || (reader.in_body_section() && heads_only())) return false;
+    if (stopping_ || abandoned_ || reached_cold || (reader.in_body_section() && heads_only())) return false;
     {
       std::lock_guard lock(mutex_);
       counters_.pack_bytes += size;
@@ -254,6 +266,8 @@ void PackReplay::stream_pack(std::size_t number) {
   const bool complete = result.ok() && reader.complete() && !broken;
   if (heads_only() && reader.error().empty()) {
     spdlog::info("packs: the bodies of pack {} are (nearly all) stored here; read up to them", to_hex(ref.id));
+  } else if (reached_cold && reader.error().empty()) {
+    spdlog::info("packs: pack {} read up to its cold bodies (read by range when a tool wants one)", to_hex(ref.id));
   } else if (abandoned_) {
     spdlog::info("packs: pack {} covers too little of this job; no more of it is read", to_hex(ref.id));
   } else if (reader.untrusted()) {
@@ -291,15 +305,14 @@ void PackReplay::stream_pack(std::size_t number) {
 void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets) {
   // Where each object's bytes lie in the decoded stream: fronts, then bodies.
   offsets.assign(index.objects.size(), 0);
-  std::uint64_t offset = 0;
+  std::uint64_t fronts = 0;
   for (std::size_t i = 0; i < index.objects.size(); ++i) {
-    offsets[i] = offset;
-    offset += index.objects[i].front_size;
+    offsets[i] = fronts;
+    fronts += index.objects[i].front_size;
   }
+  const std::vector<std::uint64_t> in_body = body_offsets(index);
   for (std::size_t i = 0; i < index.objects.size(); ++i) {
-    if (!index.objects[i].in_body()) continue;
-    offsets[i] = offset;
-    offset += index.objects[i].size;
+    if (index.objects[i].in_body()) offsets[i] = fronts + in_body[i];
   }
   // Objects stored here already are not written again; their actions are
   // recorded at once.
@@ -319,7 +332,9 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
   std::vector<bool> body, miss;
   for (const auto& action : index.actions) {
     members.push_back(action.action_id);
-    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body());
+    // Cold bodies are not counted as read first (the publisher's rewrite rule).
+    body.push_back(action.object != kKnownMiss && index.objects[action.object].in_body() &&
+                   !index.objects[action.object].cold);
     miss.push_back(action.object == kKnownMiss);
   }
   Id pack_id;
@@ -338,8 +353,10 @@ void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vect
     for (std::size_t i = 0; i < index.objects.size(); ++i) {
       const PackObject& object = index.objects[i];
       Object entry{object.output_id, object.size, offsets[i], number};
-      entry.in_stream = !object.has_head() || object.in_body();
+      entry.in_stream = !object.has_head() || (object.in_body() && !(object.cold && mode_ == Mode::kLazy));
       entry.large = object.has_head();
+      entry.in_body = object.in_body();
+      entry.body_offset = in_body[i];
       objects_by_id_.emplace(object.output_id, std::move(entry));
     }
     for (const auto& action : index.actions) {
@@ -509,6 +526,94 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) 
     }
     changed_.wait_for(lock, std::chrono::milliseconds(100));
   }
+}
+
+std::optional<ObjectStamp> PackReplay::fetch_from_pack(const Id& output_id) {
+  // The frames that hold the object, and every object they hold whole that
+  // is not stored yet (its neighbours come in the same bytes: the next read
+  // of one of them costs no request).
+  struct Wanted {
+    Id output_id{};
+    std::uint64_t body_offset = 0, size = 0;
+    std::unique_ptr<ObjectWriter> writer;
+  };
+  std::vector<Wanted> wanted;
+  PackSlice slice;
+  Id pack_id;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = objects_by_id_.find(output_id);
+    if (it == objects_by_id_.end() || !it->second.in_body) return std::nullopt;
+    const Object& object = it->second;
+    if (object.state == Object::State::kStored) return object.stamp;
+    const Stream& stream = *streams_[object.pack];
+    const auto found = stream.frames ? body_slice(*stream.frames, object.body_offset, object.size) : std::nullopt;
+    if (!found) return std::nullopt;  // a pack of version 1, or frames not read yet
+    slice = *found;
+    pack_id = stream.ref.id;
+    for (const auto& [id, other] : objects_by_id_) {
+      if (other.pack == object.pack && other.in_body && other.state != Object::State::kStored &&
+          other.body_offset >= slice.body_begin && other.body_offset + other.size <= slice.body_end &&
+          (id == output_id || other.state == Object::State::kPending)) {
+        wanted.push_back({id, other.body_offset, other.size, nullptr});
+      }
+    }
+  }
+  std::sort(wanted.begin(), wanted.end(), [](const Wanted& a, const Wanted& b) { return a.body_offset < b.body_offset; });
+  const std::string key = "cas/" + to_hex(pack_id);
+  std::optional<ObjectStamp> result_stamp;
+  try {
+    for (auto& w : wanted) {
+      if (w.output_id != output_id && !has_room_for(objects_.temp_dir(), w.size)) continue;
+      if (w.output_id == output_id && !has_room_for(objects_.temp_dir(), w.size)) {
+        objects_refused_.refuse("no room", "packs: object " + to_hex(output_id) + " (" + std::to_string(w.size) +
+                                               " bytes) not read from its pack: the store's disk would keep less "
+                                               "than " + std::to_string(kFetchReserveBytes >> 20) + " MiB free");
+        return std::nullopt;
+      }
+      w.writer = objects_.begin_write(w.output_id, w.size);
+    }
+    std::size_t next = 0;  // wanted are in body order, and so are the decoded bytes
+    PackSliceReader reader(slice, [&](std::uint64_t at, const char* data, std::size_t n) {
+      for (std::size_t i = next; i < wanted.size() && wanted[i].body_offset < at + n; ++i) {
+        Wanted& w = wanted[i];
+        const std::uint64_t from = std::max(at, w.body_offset), to = std::min(at + n, w.body_offset + w.size);
+        if (from < to && w.writer) w.writer->append(data + (from - at), to - from);
+        if (to == w.body_offset + w.size && i == next) ++next;
+      }
+    });
+    const RemoteResult result = remote_.fetch_range(key, {slice.offset, slice.length}, [&](const char* data, std::size_t n) {
+      {
+        std::lock_guard lock(mutex_);
+        counters_.pack_bytes += n;
+      }
+      return reader.feed(data, n);
+    });
+    if (!result.ok()) {
+      if (result.status != RemoteResult::kLocalError) health_.failed(result);
+      spdlog::warn("packs: reading object {} from pack {} by range: {}", to_hex(output_id), to_hex(pack_id),
+                   !reader.error().empty() ? reader.error() : result.error);
+      return std::nullopt;
+    }
+    for (auto& w : wanted) {
+      if (!w.writer) continue;
+      try {
+        const ObjectStamp stamp = objects_.commit(*w.writer, w.output_id, w.size);  // verifies size and SHA-256
+        {
+          std::lock_guard lock(mutex_);
+          ++counters_.objects_fetched_apart;
+        }
+        stored(w.output_id, stamp);
+        if (w.output_id == output_id) result_stamp = stamp;
+      } catch (const std::exception& e) {
+        spdlog::error("packs: object {} read from pack {} by range rejected, not kept: {}", to_hex(w.output_id),
+                      to_hex(pack_id), e.what());
+      }
+    }
+  } catch (const std::exception& e) {  // the local disk
+    spdlog::error("packs: storing objects read from pack {} by range: {}", to_hex(pack_id), e.what());
+  }
+  return result_stamp;
 }
 
 void PackReplay::finish(std::chrono::milliseconds max_wait) {

@@ -14,6 +14,11 @@
 // With a signing key, a pointer or pack that is not validly signed is
 // ignored (counted, logged once): its actions go the per-action way.
 //
+// A lazy replay (the daemon) stops each stream at its cold bodies, those the
+// recording job never read beyond their head; a tool that reads one gets it
+// by a range request of the pack (fetch_from_pack), as does one that wants
+// an object far down the stream of a store of packs only (gha://).
+//
 // Threads: one per pack stream. Lock order: mutex_, then the Index's.
 #pragma once
 
@@ -89,6 +94,11 @@ class PackReplay {
   // caller fetches it on its own).
   enum class Wait { kIfSoon, kUntilItComes };
   std::optional<ObjectStamp> wait_for(const Id& output_id, Wait wait = Wait::kIfSoon);
+  // Reads one object's body from its pack by a range request (the pack's
+  // frames section says where it lies) and stores it, verified: an object
+  // far down the stream, or cold (a lazy stream stops before those). Empty
+  // when the pack has no body of it, or the read failed (logged).
+  std::optional<ObjectStamp> fetch_from_pack(const Id& output_id);
   // Waits up to `max_wait` for the streams to end (an eager process's close:
   // the next go command of the job finds everything stored).
   void finish(std::chrono::milliseconds max_wait);
@@ -102,7 +112,9 @@ class PackReplay {
     std::uint64_t stream_offset = 0;  // decoded bytes before it in its pack's stream
     std::size_t pack = 0;             // index into streams_
     std::string head;       // of a large object, for the lazy mount
-    bool in_stream = true;  // false: the pack carries only its head
+    bool in_stream = true;  // false: the pack carries only its head, or its body is cold and the stream stops before
+    bool in_body = false;   // its whole bytes are in the pack's body section
+    std::uint64_t body_offset = 0;  // there (decoded)
     bool large = false;     // the pack carries a head of it
     enum class State { kPending, kStored, kFailed } state = State::kPending;
     ObjectStamp stamp;
@@ -117,6 +129,7 @@ class PackReplay {
     std::uint64_t position = 0;  // decoded bytes received
     std::chrono::steady_clock::time_point started;
     bool index_known = false;
+    std::optional<PackFrames> frames;  // where its bodies lie, for range reads
     bool done = false;
     std::thread thread;
   };

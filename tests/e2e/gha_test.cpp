@@ -116,6 +116,53 @@ TEST_P(GhaJobTest, APullRequestStartsFromMainsPackCompilingNothing) {
 INSTANTIATE_TEST_SUITE_P(Eager, GhaJobTest, ::testing::Values("off"));
 INSTANTIATE_TEST_SUITE_P(Lazy, GhaJobTest, ::testing::Values("on"));
 
+// Through the lazy mount, a job's pack carries what its tools did not read
+// beyond the head last, cold; the next job's stream stops before those,
+// and a tool that does read one (the linker) gets it by a range request.
+TEST(GhaTest, WhatAJobLeftColdIsReadByRangeWhenATooWantsIt) {
+  if (!fuse_usable()) GTEST_SKIP() << "SKIPPED: no usable /dev/fuse or fusermount3 here";
+  std::string why;
+  const auto server = TestServer::start("gha", {}, &why);
+  if (!server) GTEST_SKIP() << "SKIPPED: " << why;
+  // The library packages only: nothing is linked, so a cached build reads
+  // only heads (cmd/go checks build IDs).
+  const std::vector<std::string> build_libraries = {"build", "./internal/..."};
+  const GithubJob on_main(*server, "main");
+  {
+    const Machine cold_job("gha://");  // compiles everything, packs every body
+    expect_success(cold_job.go(build_libraries, SAMPLE_MODULE_DIR, on_main.env("off")), "job 1");
+  }
+  {
+    // Reads no body: rewrites the pack with them cold, at the close of its
+    // second go command (at the first, the stream that stores the bodies
+    // may still run: the pack then stays as it is).
+    const Machine lazy_job("gha://");
+    expect_success(lazy_job.go(build_libraries, SAMPLE_MODULE_DIR, on_main.env("on")), "job 2");
+    expect_success(lazy_job.go(build_libraries, SAMPLE_MODULE_DIR, on_main.env("on")), "job 2, again");
+    run_command({GOCACHEFS_BINARY, "stop", "--dir", lazy_job.store()});
+    EXPECT_NE(lazy_job.log().find("packs: wrote pack"), std::string::npos) << lazy_job.log();
+  }
+  const Machine m("gha://");
+  const auto before = emulator_stats(*server);
+  expect_success(m.go(build_libraries, SAMPLE_MODULE_DIR, on_main.env("on")), "job 3: go build ./internal/...");
+  const TempDir out;
+  const auto linked = m.go({"build", "-o", out.path() + "/", "./cmd/sample"}, SAMPLE_MODULE_DIR, on_main.env("on"));
+  expect_success(linked, "job 3: go build -o (the linker reads whole archives)");
+  EXPECT_EQ(run_command({out.path() + "/sample"}).exit_code, 0) << "the binary linked from range reads runs";
+  run_command({GOCACHEFS_BINARY, "stop", "--dir", m.store()});
+  const std::string log = m.log();
+  EXPECT_NE(log.find("read up to its cold bodies"), std::string::npos) << log;
+  const std::string stats = run_command({GOCACHEFS_BINARY, "stats", "--dir", m.store()}).out;
+  std::smatch apart;
+  ASSERT_TRUE(std::regex_search(stats, apart, std::regex(R"((\d+) fetched ahead of their stream)"))) << stats;
+  EXPECT_GT(std::stol(apart[1].str()), 0) << "cold bodies read by range: " << stats;
+  const auto after = emulator_stats(*server);
+  std::printf("[ figures  ] job 3: %lld bytes downloaded in %d blob requests\n",
+              after["bytes_downloaded"].get<long long>() - before["bytes_downloaded"].get<long long>(),
+              after["blob_get_requests"].get<int>() - before["blob_get_requests"].get<int>());
+  m.expect_only_verified_objects();
+}
+
 // The service takes 200 uploads a minute per repository; here 1. Jobs past
 // it lose their packs, never their builds, and say so in one line.
 TEST(GhaTest, UploadsPastTheRateLimitLeaveEveryBuildGreen) {

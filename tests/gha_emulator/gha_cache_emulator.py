@@ -7,7 +7,8 @@
 
 It accepts one runtime token: the contents of --token-file, else the
 environment variable ACTIONS_RUNTIME_TOKEN. Its base URL (ACTIONS_RESULTS_URL)
-is http://127.0.0.1:PORT. Entries live under DATA_DIR (meta.sqlite3 for the
+is http://127.0.0.1:PORT; the signed blob URLs it hands out are on the host
+the client called (its Host header: a relay in front of it works). Entries live under DATA_DIR (meta.sqlite3 for the
 metadata, blobs/ and staging/ for the bytes), so a restart keeps them.
 
 What the real service does and this models
@@ -65,6 +66,8 @@ For tests only, without authentication:
        bytes_downloaded, unauthenticated, evicted; entries and total_bytes
        (finalized entries), reserved (not yet finalized)
   POST /_emulator/reset-rate  empties the rate limit window
+  POST /_emulator/fail-twirp?count=N  the next N Twirp calls fail with 500
+                              internal, as the real service does at times
 """
 import argparse
 import base64
@@ -209,10 +212,12 @@ class Emulator:
         message = f"{permissions}\n{entry_id}\n{expiry}".encode()
         return base64.b64encode(hmac.new(self.secret, message, hashlib.sha256).digest()).decode()
 
-    def signed_url(self, entry_id, permissions):
+    def signed_url(self, entry_id, permissions, host):
+        """On the host the client called (a relay in front of us, in the network benchmark)."""
         expiry = iso8601(time.time() + self.args.url_ttl_seconds)
         sig = self._signature(permissions, entry_id, expiry)
-        return (f"http://127.0.0.1:{self.port}/blob/{entry_id}?sv={AZURE_VERSION}&sr=b&sp={permissions}"
+        host = host or f"127.0.0.1:{self.port}"
+        return (f"http://{host}/blob/{entry_id}?sv={AZURE_VERSION}&sr=b&sp={permissions}"
                 f"&se={quote(expiry, safe='')}&sig={quote(sig, safe='')}")
 
     def check_signature(self, entry_id, query, need):
@@ -238,7 +243,7 @@ class Emulator:
 
     # Twirp methods ----------------------------------------------------------
 
-    def create_cache_entry(self, request):
+    def create_cache_entry(self, request, host):
         with self.lock:
             self.stats["create_calls"] += 1
             now = time.monotonic()
@@ -257,9 +262,9 @@ class Emulator:
             now = time.time()
             entry_id = self.db.execute("INSERT INTO entries (key, version, created, accessed) VALUES (?, ?, ?, ?)",
                                        (key, version, now, now)).lastrowid
-        return {"ok": True, "signed_upload_url": self.signed_url(entry_id, "cw")}
+        return {"ok": True, "signed_upload_url": self.signed_url(entry_id, "cw", host)}
 
-    def finalize_cache_entry_upload(self, request):
+    def finalize_cache_entry_upload(self, request, host):
         self.count("finalize_calls")
         key, version = check_key(request, "key"), required_string(request, "version")
         size = int64_field(request, "size_bytes")
@@ -303,7 +308,7 @@ class Emulator:
             self.stats["evicted"] += 1
             total -= victim[1]
 
-    def get_cache_entry_download_url(self, request):
+    def get_cache_entry_download_url(self, request, host):
         self.count("lookup_calls")
         key, version = check_key(request, "key"), required_string(request, "version")
         restore_keys = request.get("restore_keys") or []
@@ -323,7 +328,7 @@ class Emulator:
             if row is None:
                 return {"ok": False, "signed_download_url": "", "matched_key": ""}
             self.db.execute("UPDATE entries SET accessed = ? WHERE id = ?", (time.time(), row["id"]))
-        return {"ok": True, "signed_download_url": self.signed_url(row["id"], "r"), "matched_key": row["key"]}
+        return {"ok": True, "signed_download_url": self.signed_url(row["id"], "r", host), "matched_key": row["key"]}
 
     METHODS = {"CreateCacheEntry": create_cache_entry,
                "FinalizeCacheEntryUpload": finalize_cache_entry_upload,
@@ -340,6 +345,17 @@ class Emulator:
     def reset_rate(self):
         with self.lock:
             self.rate_window.clear()
+
+    def fail_twirp(self, count):
+        with self.lock:
+            self.twirp_failures_left = count
+
+    def take_twirp_failure(self):
+        with self.lock:
+            if getattr(self, "twirp_failures_left", 0) <= 0:
+                return False
+            self.twirp_failures_left -= 1
+            return True
 
     # Azure blob writes ------------------------------------------------------
 
@@ -534,6 +550,9 @@ class Handler(BaseHTTPRequestHandler):
         self._begin()
         if self.url.path.startswith(TWIRP_PREFIX):
             self.guarded(self.twirp)
+        elif self.url.path == "/_emulator/fail-twirp":
+            self.emulator.fail_twirp(int((self.query.get("count") or ["1"])[0]))
+            self.send_json(200, {"ok": True})
         elif self.url.path == "/_emulator/reset-rate":
             self.emulator.reset_rate()
             self.send_json(200, {"ok": True})
@@ -559,6 +578,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization", "") != "Bearer " + self.emulator.token:
             self.emulator.count("unauthenticated")
             raise TwirpError("unauthenticated", "invalid or missing runtime token (Authorization: Bearer ...)")
+        if self.emulator.take_twirp_failure():
+            raise TwirpError("internal", "injected failure (/_emulator/fail-twirp)")
         method = Emulator.METHODS.get(self.url.path[len(TWIRP_PREFIX):])
         if method is None:
             raise TwirpError("bad_route", "no such method: " + self.url.path)
@@ -571,7 +592,7 @@ class Handler(BaseHTTPRequestHandler):
             raise TwirpError("malformed", "the request body is not JSON") from None
         if not isinstance(request, dict):
             raise TwirpError("malformed", "the request body is not a JSON object")
-        self.send_json(200, method(self.emulator, request))
+        self.send_json(200, method(self.emulator, request, self.headers.get("Host", "")))
 
     def blob_entry_id(self):
         m = re.fullmatch(r"/blob/(\d+)", self.url.path)

@@ -134,6 +134,24 @@ TEST_F(GhaRemoteTest, RefusalsAreTold) {
   EXPECT_TRUE(fetch_all(remote, cas_key("1"), &out).ok()) << "reads go on";
 }
 
+// As @actions/cache: 5 attempts on a 5xx, then the call fails.
+TEST_F(GhaRemoteTest, ServerErrorsAreRetriedFiveTimes) {
+  start();
+  GhaRemote remote(config());
+  const auto fail_next = [&](int count) {
+    run_command({"curl", "-sf", "-X", "POST", server_->url() + "/_emulator/fail-twirp?count=" + std::to_string(count)});
+  };
+  fail_next(4);
+  ASSERT_TRUE(remote.store_bytes(cas_key("after four failures"), "after four failures").ok());
+  fail_next(5);
+  const RemoteResult failed = remote.store_bytes(cas_key("after five"), "after five");
+  EXPECT_EQ(failed.status, RemoteResult::kFailed) << failed.error;
+  EXPECT_NE(failed.error.find("HTTP 500"), std::string::npos) << failed.error;
+  std::string out;
+  ASSERT_TRUE(fetch_all(remote, cas_key("after four failures"), &out).ok()) << "the next call is answered";
+  EXPECT_EQ(out, "after four failures");
+}
+
 TEST_F(GhaRemoteTest, ACacheThatIsNotThereCostsOneTry) {
   start();
   GhaConfig c = config();

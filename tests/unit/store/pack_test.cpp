@@ -89,13 +89,14 @@ Received read_pack(std::string_view pack, std::size_t chunk, RemoteTrust trust =
 }
 
 struct PackHeader {
-  std::uint64_t index_bytes = 0, front_bytes = 0, body_bytes = 0;
+  std::uint64_t index_bytes = 0, front_bytes = 0, frames_bytes = 0, body_bytes = 0;
+  std::uint64_t body_start() const { return kPackHeaderSize + index_bytes + front_bytes + frames_bytes; }
 };
 
 PackHeader header_of(const std::string& pack) {
   const auto json = nlohmann::json::parse(pack.substr(0, kPackHeaderSize));
   return {json.at("index_bytes").get<std::uint64_t>(), json.at("front_bytes").get<std::uint64_t>(),
-          json.at("body_bytes").get<std::uint64_t>()};
+          json.at("frames_bytes").get<std::uint64_t>(), json.at("body_bytes").get<std::uint64_t>()};
 }
 
 class PackTest : public ::testing::Test {
@@ -215,7 +216,8 @@ TEST_F(BigPackTest, WrittenPackDescribesItself) {
   ASSERT_GT(pack.size(), kPackHeaderSize);
   EXPECT_EQ(pack[kPackHeaderSize - 1], '\n');
   const PackHeader header = header_of(pack);
-  EXPECT_EQ(kPackHeaderSize + header.index_bytes + header.front_bytes + header.body_bytes, pack.size());
+  EXPECT_EQ(header.body_start() + header.body_bytes, pack.size());
+  EXPECT_EQ(header.frames_bytes, 4u * 2) << "the archive's and the large object's bodies: 6.1 MiB in 2 frames";
   EXPECT_GT(header.body_bytes, big.large.size()) << "random bytes do not compress";
   // Frames of at most kPackFrameSize: the large object's body spans two.
   const std::string_view body = std::string_view(pack).substr(pack.size() - header.body_bytes);
@@ -234,7 +236,7 @@ TEST_F(BigPackTest, ReadsAllAtOnce) { expect_whole_big_pack(big, inputs, read_pa
 TEST_F(BigPackTest, TruncatedIsNeverComplete) {
   const PackHeader header = header_of(pack);
   const std::uint64_t front_start = kPackHeaderSize + header.index_bytes;
-  const std::uint64_t body_start = front_start + header.front_bytes;
+  const std::uint64_t body_start = header.body_start();
   std::vector<std::uint64_t> lengths = {0, 1, kPackHeaderSize - 1, kPackHeaderSize, kPackHeaderSize + 1};
   for (const std::uint64_t boundary : {front_start, body_start, static_cast<std::uint64_t>(pack.size())}) {
     for (const std::uint64_t delta : {1, 2, 3, 100}) lengths.push_back(boundary - delta);
@@ -582,6 +584,100 @@ TEST_F(PackTest, AnObjectOverTheMaximumSizeIsRefusedBeforeItsIndexIsUsed) {
   EXPECT_EQ(r.index_calls, 0);
   EXPECT_NE(r.error.find("max-object-size"), std::string::npos) << r.error;
   EXPECT_TRUE(read_pack(pack, 4096, {nullptr, 300000}).complete);
+}
+
+}  // namespace
+}  // namespace gocachefs
+
+namespace gocachefs {
+namespace {
+
+// Reads object `i` of a pack as a lazy reader does: the frames' places from
+// the stream, then only the bytes body_slice names.
+std::string read_by_range(const std::string& pack, std::uint32_t i) {
+  PackFrames frames;
+  PackIndex index;
+  PackReader reader({.index = [&](const PackIndex& read) { index = read; },
+                     .front = [](std::uint32_t, std::string) {},
+                     .body_data = [](std::uint32_t, const char*, std::size_t) {},
+                     .body_end = [](std::uint32_t) {},
+                     .frames = [&](const PackFrames& read) { frames = read; }});
+  EXPECT_TRUE(reader.feed(pack.data(), pack.size())) << reader.error();
+  const std::uint64_t begin = body_offsets(index)[i], end = begin + index.objects[i].size;
+  const auto slice = body_slice(frames, begin, index.objects[i].size);
+  if (!slice) return "(no slice)";
+  EXPECT_LE(slice->offset + slice->length, pack.size());
+  std::string out;
+  std::uint64_t expected = slice->body_begin;
+  PackSliceReader slice_reader(*slice, [&](std::uint64_t at, const char* d, std::size_t n) {
+    EXPECT_EQ(at, expected) << "decoded bytes in order";
+    expected += n;
+    const std::uint64_t from = std::max(at, begin), to = std::min(at + n, end);
+    if (from < to) out.append(d + (from - at), to - from);
+  });
+  const std::string_view bytes = std::string_view(pack).substr(slice->offset, slice->length);
+  for (std::size_t at = 0; at < bytes.size(); at += 1000) {  // as the network delivers
+    EXPECT_TRUE(slice_reader.feed(bytes.data() + at, std::min<std::size_t>(1000, bytes.size() - at)));
+  }
+  return out;
+}
+
+// The bodies a job read first come first; those it did not (cold) go last,
+// where a lazy reader's stream stops, and each one can be read by a range.
+TEST_F(PackTest, ColdBodiesGoLastAndAnyBodyReadsByRange) {
+  const std::string warm = random_bytes(kPackFrameSize + 1000, 1);  // spans two frames
+  const std::string cold_archive = text_bytes(kInlineArchiveLimit + 70000, "!<arch>\n");
+  const std::string cold_large = random_bytes(kPackFrameSize / 2, 2);
+  const std::string small = "small";
+  std::vector<PackInput> inputs = {input("cold1", cold_archive), input("warm", warm), input("small", small),
+                                   input("cold2", cold_large)};
+  inputs[0].cold = inputs[3].cold = true;
+  WrittenPack written;
+  const std::string pack = write(inputs, &written);
+  EXPECT_EQ(written.body, (std::vector<bool>{false, true, false, false})) << "cold bodies are not read first";
+
+  const Received r = read_pack(pack, 4096);
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_TRUE(r.index.objects[0].cold && r.index.objects[0].in_body());
+  EXPECT_FALSE(r.index.objects[1].cold);
+  EXPECT_TRUE(r.index.objects[3].cold);
+  EXPECT_TRUE(r.bodies.at(0) == cold_archive && r.bodies.at(1) == warm && r.bodies.at(3) == cold_large)
+      << "a reader that goes on gets every body";
+  const auto offsets = body_offsets(r.index);
+  EXPECT_EQ(offsets[1], 0u) << "the warm body first";
+  EXPECT_EQ(offsets[0], warm.size()) << "then the cold, in object order";
+  EXPECT_EQ(offsets[3], warm.size() + cold_archive.size());
+
+  EXPECT_TRUE(read_by_range(pack, 1) == warm);
+  EXPECT_TRUE(read_by_range(pack, 0) == cold_archive);
+  EXPECT_TRUE(read_by_range(pack, 3) == cold_large);
+}
+
+TEST_F(PackTest, DamagedFramesSectionIsAnError) {
+  std::string pack = write({input("warm", random_bytes(kPackFrameSize + 1000, 3))});
+  const PackHeader header = header_of(pack);
+  ASSERT_EQ(header.frames_bytes, 8u);
+  pack[kPackHeaderSize + header.index_bytes + header.front_bytes] ^= 1;  // a frame's size
+  const Received r = read_pack(pack, 4096);
+  EXPECT_FALSE(r.complete);
+  EXPECT_NE(r.error.find("frames"), std::string::npos) << r.error;
+}
+
+TEST(PackSlice, OutsideTheFramesIsNone) {
+  const PackFrames frames{1000, {10, 20}};
+  EXPECT_FALSE(body_slice(frames, 2 * kPackFrameSize, 1));
+  EXPECT_FALSE(body_slice(frames, kPackFrameSize, kPackFrameSize + 1));
+  const auto slice = body_slice(frames, kPackFrameSize - 1, 2);  // the last byte of one, the first of the next
+  ASSERT_TRUE(slice);
+  EXPECT_EQ(slice->offset, 1000u);
+  EXPECT_EQ(slice->length, 30u);
+  EXPECT_EQ(slice->body_begin, 0u);
+  EXPECT_EQ(slice->body_end, 2 * kPackFrameSize);
+  const auto second = body_slice(frames, kPackFrameSize + 5, 1);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->offset, 1010u);
+  EXPECT_EQ(second->length, 20u);
+  EXPECT_EQ(second->body_begin, kPackFrameSize);
 }
 
 }  // namespace
