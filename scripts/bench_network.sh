@@ -16,7 +16,8 @@
 # timed), gocachefs's with packs written (GOCACHEFS_PACKS=on; only the
 # -pack configurations read them). For those, a second, warm job through the
 # lazy mount then rewrites the packs as CI's second job would: heads only for
-# the objects nobody read beyond them (the steady state of a CI key). Then each configuration runs BENCH_RUNS times on a machine with an
+# the objects nobody read beyond them (on gha://, those bodies last, cold: the
+# steady state of a CI key). Then each configuration runs BENCH_RUNS times on a machine with an
 # empty local store and an empty GOCACHE, the workloads one after the other
 # as one CI job would:
 #   build   go build std cmd
@@ -227,6 +228,7 @@ refine() {  # config
   "$bin" stop --dir "$tmp/refine-$1/store" >/dev/null 2>&1 || true
 }
 if [[ " $configs " == *"gocachefs-http-pack"* ]]; then refine gocachefs-http; fi
+if [[ " $configs " == *"gocachefs-gha-pack"* ]]; then refine gocachefs-gha; fi
 if needs tarball || needs tarball-gha; then
   # As actions/cache does it: zstd with a long window, all cores.
   tar -C "$tmp/fill-native/gocache" -cf - . | zstd -q -T0 --long=30 -o "$tmp/gocache.tar.zst"

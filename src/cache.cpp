@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "src/remote_fetcher.h"
 #include "src/remote_health.h"
@@ -22,6 +24,18 @@ constexpr auto kFlushInterval = std::chrono::seconds(2);
 // Go commands of one job follow each other closely; a pause this long
 // starts a new job (and a new journal) for the pack key.
 constexpr std::int64_t kJobGapNs = 3600LL * 1000 * 1000 * 1000;
+// Whether `marker` says nothing was told in this job yet (a job's go
+// commands follow each other closely: kJobGapNs); marks it told.
+bool first_telling_this_job(const std::filesystem::path& marker) {
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  const auto told = std::filesystem::last_write_time(marker, ec);
+  if (!ec && now - told < std::chrono::nanoseconds(kJobGapNs)) return false;
+  std::ofstream{marker};
+  std::filesystem::last_write_time(marker, now, ec);
+  return true;
+}
+
 }  // namespace
 
 std::int64_t now_unix_ns() {
@@ -286,13 +300,10 @@ void Cache::finish_warming() {
   if (lazy_) lazy_->flush();  // and what the mount saw of this job's reads
   const auto published = publish_packs(packs_.key, index_, objects_, *bulk_remote_, settings_.trust.keys.get());
   pack_bytes_written_ += static_cast<std::int64_t>(published.pack_bytes);
-  if (!published.refused.empty()) {
-    // The build is fine; the user learns, once, why the next job starts colder.
-    static std::once_flag said;
-    std::call_once(said, [&] {
-      std::fprintf(stderr, "gocachefs: %s did not take this job's pack (%s); the build is not affected\n",
-                   bulk_remote_->describe().c_str(), published.refused.c_str());
-    });
+  // The build is fine; the user learns, once a job, why the next job starts colder.
+  if (!published.refused.empty() && first_telling_this_job(objects_.root() / "pack-refused.told")) {
+    std::fprintf(stderr, "gocachefs: %s did not take this job's pack (%s); the build is not affected\n",
+                 bulk_remote_->describe().c_str(), published.refused.c_str());
   }
   if (published.skipped > 0) {
     spdlog::info("packs: {} actions left out of the pack: their objects were never read whole here", published.skipped);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -108,6 +109,19 @@ inline int gocachefs_lines(const std::string& err) {
   int n = 0;
   for (const auto& line : lines_of(err)) n += line.starts_with("gocachefs:");
   return n;
+}
+
+// What `go build -x` compiled (its links of main packages are never cached).
+inline std::vector<std::string> compiles(const std::string& x_output) {
+  std::vector<std::string> compiled;
+  for (const auto& action : build_actions(x_output)) {
+    if (!action.starts_with("link ")) compiled.push_back(action);
+  }
+  return compiled;
+}
+
+inline bool fuse_usable() {
+  return access("/dev/fuse", R_OK | W_OK) == 0 && run_command({"which", "fusermount3"}).exit_code == 0;
 }
 
 inline void expect_success(const CommandResult& r, const std::string& what) {

@@ -64,15 +64,6 @@ void run_job(const Machine& m, const std::string& module, const Environment& env
   expect_success(m.go({"test", "./..."}, module, env), "go test ./...");
 }
 
-// What `go build -x` compiled (its links of main packages are never cached).
-std::vector<std::string> compiles(const std::string& x_output) {
-  std::vector<std::string> compiled;
-  for (const auto& action : build_actions(x_output)) {
-    if (!action.starts_with("link ")) compiled.push_back(action);
-  }
-  return compiled;
-}
-
 // The same job on a machine that should find everything: no compile, tests cached.
 void expect_job_all_cached(const Machine& m, const std::string& module, const Environment& env) {
   const auto build = m.go({"build", "-x", "./..."}, module, env);
@@ -96,8 +87,6 @@ std::vector<std::string> packs_named(const std::string& remote_dir, const std::s
   }
   return ids;
 }
-
-bool fuse_usable() { return access("/dev/fuse", R_OK | W_OK) == 0 && run_command({"which", "fusermount3"}).exit_code == 0; }
 
 class PackReplayTest : public ::testing::TestWithParam<std::string> {};
 

@@ -6,7 +6,10 @@
 // (the index once and first, each object's front once, of its front size,
 // in object order; bodies only of objects with a head, in object order, at
 // most their size, ended once when whole); a head handed on hashes to its
-// head_sha256. A complete pack delivered every front and every body.
+// head_sha256. A complete pack delivered every front and every body. Bodies
+// come in body order: those read first, then the cold, each in object order;
+// a frames section, when there is one, comes once, before the first body,
+// and its sizes add up to where the body section ends.
 // The same bytes fed whole and in random chunks give the same outcome.
 //
 // Input: bytes 0-1 seed the chunk sizes; the rest is the stream.
@@ -65,7 +68,9 @@ class Chunks {
 
 Outcome read(std::string_view stream, Chunks* chunks) {
   Outcome out;
-  std::int64_t last_front = -1, last_body = -1;
+  std::int64_t last_front = -1, last_body = -1;  // last_body: a position in body order
+  std::map<std::uint32_t, std::int64_t> body_position;
+  int frames_calls = 0;
   std::map<std::uint32_t, Fnv> hashes;
   PackReader reader({
       .index =
@@ -75,6 +80,12 @@ Outcome read(std::string_view stream, Chunks* chunks) {
             out.index = index;
             for (const auto& action : index.actions) FUZZ_CHECK(action.object < index.objects.size() || action.object == kKnownMiss);
             for (const auto& object : index.objects) FUZZ_CHECK(object.front_size <= object.size);
+            std::int64_t position = 0;
+            for (const bool cold : {false, true}) {
+              for (std::uint32_t i = 0; i < index.objects.size(); ++i) {
+                if (index.objects[i].in_body() && index.objects[i].cold == cold) body_position[i] = position++;
+              }
+            }
           },
       .front =
           [&](std::uint32_t i, std::string bytes) {
@@ -93,10 +104,10 @@ Outcome read(std::string_view stream, Chunks* chunks) {
             const PackObject& object = out.index.objects[i];
             FUZZ_CHECK(object.in_body());
             FUZZ_CHECK(out.fronts.contains(i));  // its head came first
-            FUZZ_CHECK(static_cast<std::int64_t>(i) >= last_body);
+            FUZZ_CHECK(body_position.at(i) >= last_body);
             FUZZ_CHECK(!out.body_ends.contains(i));
             FUZZ_CHECK(size > 0);
-            last_body = i;
+            last_body = body_position.at(i);
             out.body_bytes[i] += size;
             FUZZ_CHECK(out.body_bytes[i] <= object.size);
             hashes[i].add(data, size);
@@ -106,11 +117,17 @@ Outcome read(std::string_view stream, Chunks* chunks) {
             FUZZ_CHECK(out.has_index && i < out.index.objects.size());
             const PackObject& object = out.index.objects[i];
             FUZZ_CHECK(object.in_body());
-            FUZZ_CHECK(static_cast<std::int64_t>(i) >= last_body);
+            FUZZ_CHECK(body_position.at(i) >= last_body);
             FUZZ_CHECK(!out.body_ends.contains(i));
             FUZZ_CHECK(out.body_bytes[i] == object.size);
-            last_body = i;
+            last_body = body_position.at(i);
             out.body_ends[i] = 1;
+          },
+      .frames =
+          [&](const PackFrames& frames) {
+            FUZZ_CHECK(out.has_index && ++frames_calls == 1);
+            FUZZ_CHECK(last_body < 0);  // before the bodies
+            FUZZ_CHECK(frames.body_start >= kPackHeaderSize);
           },
   });
   for (std::size_t at = 0; at < stream.size();) {

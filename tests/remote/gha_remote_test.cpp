@@ -8,29 +8,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <random>
-
 #include "store/sha256.h"
+#include "tests/support/remote_fetch.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_bytes.h"
 #include "tests/support/test_server.h"
 
 namespace gocachefs::testing {
 namespace {
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 random(seed);
-  std::string bytes(n, '\0');
-  for (auto& c : bytes) c = static_cast<char>(random());
-  return bytes;
-}
-
-RemoteResult fetch_all(Remote& remote, const std::string& key, std::string* out) {
-  out->clear();
-  return remote.fetch(key, [&](const char* data, std::size_t size) {
-    out->append(data, size);
-    return true;
-  });
-}
 
 std::string cas_key(const std::string& bytes) { return "cas/" + to_hex(Sha256::of(bytes)); }
 

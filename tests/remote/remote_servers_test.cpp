@@ -13,6 +13,7 @@
 #include "store/remote/cas_encoding.h"
 #include "store/remote/remote.h"
 #include "store/sha256.h"
+#include "tests/support/remote_fetch.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_server.h"
 
@@ -24,14 +25,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   std::string bytes(n, '\0');
   for (auto& c : bytes) c = static_cast<char>(random());
   return bytes;
-}
-
-RemoteResult fetch_all(Remote& remote, const std::string& key, std::string* out) {
-  out->clear();
-  return remote.fetch(key, [&](const char* data, std::size_t size) {
-    out->append(data, size);
-    return true;
-  });
 }
 
 // Keys as bazel-remote wants them: 64 hex; under cas/, the SHA-256 of the
