@@ -564,8 +564,8 @@ std::optional<ObjectStamp> PackReplay::fetch_from_pack(const Id& output_id) {
   std::optional<ObjectStamp> result_stamp;
   try {
     for (auto& w : wanted) {
-      if (w.output_id != output_id && !has_room_for(objects_.temp_dir(), w.size)) continue;
-      if (w.output_id == output_id && !has_room_for(objects_.temp_dir(), w.size)) {
+      if (!has_room_for(objects_.temp_dir(), w.size)) {
+        if (w.output_id != output_id) continue;  // a neighbour is only a bonus
         objects_refused_.refuse("no room", "packs: object " + to_hex(output_id) + " (" + std::to_string(w.size) +
                                                " bytes) not read from its pack: the store's disk would keep less "
                                                "than " + std::to_string(kFetchReserveBytes >> 20) + " MiB free");

@@ -136,14 +136,20 @@ GhaRemote::GhaRemote(GhaConfig config)
 
 std::string GhaRemote::describe() const { return "gha://" + config_.prefix + " at " + redact_url(config_.results_url); }
 
-std::string GhaRemote::entry_key_for(const std::string& key) const {
+std::string GhaRemote::entry_name(const std::string& key) const {
   if (key.starts_with("cas/")) return config_.prefix + "-cas-" + key.substr(4);
+  if (key.starts_with("ac/")) return config_.prefix + "-ac-" + key.substr(3) + "-";
+  return "";
+}
+
+std::string GhaRemote::entry_key_for(const std::string& key) const {
+  if (key.starts_with("cas/")) return entry_name(key);
   if (key.starts_with("ac/")) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     char time[24];
     std::snprintf(time, sizeof time, "%020lld",
                   static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()));
-    return config_.prefix + "-ac-" + key.substr(3) + "-" + time + "-" + random_hex(4);
+    return entry_name(key) + time + "-" + random_hex(4);
   }
   return "";
 }
@@ -217,25 +223,20 @@ GhaRemote::Answer GhaRemote::call(const std::string& method, const std::string& 
 }
 
 RemoteResult GhaRemote::download_url(const std::string& key, std::string* url, bool fresh) {
-  nlohmann::json request = {{"version", version_}};
-  if (key.starts_with("cas/")) {
-    if (!fresh) {
-      std::lock_guard lock(urls_mutex_);
-      if (auto it = pack_urls_.find(key); it != pack_urls_.end()) {
-        *url = it->second;
-        return {};
-      }
+  const std::string name = entry_name(key);
+  if (name.empty()) return {RemoteResult::kRejected, key + ": gha:// holds packs only"};
+  const bool pack = key.starts_with("cas/");
+  if (pack && !fresh) {
+    std::lock_guard lock(urls_mutex_);
+    if (auto it = pack_urls_.find(key); it != pack_urls_.end()) {
+      *url = it->second;
+      return {};
     }
-    request["key"] = config_.prefix + "-cas-" + key.substr(4);
-    request["restore_keys"] = nlohmann::json::array();
-  } else if (key.starts_with("ac/")) {
-    // Pointers: the newest entry written for the key.
-    const std::string newest = config_.prefix + "-ac-" + key.substr(3) + "-";
-    request["key"] = newest;
-    request["restore_keys"] = {newest};
-  } else {
-    return {RemoteResult::kRejected, key + ": gha:// holds packs only"};
   }
+  // A pack by its exact name; a pointer as the newest entry its prefix begins.
+  const nlohmann::json request = {{"key", name},
+                                  {"restore_keys", pack ? nlohmann::json::array() : nlohmann::json::array({name})},
+                                  {"version", version_}};
   const Answer answer = call("GetCacheEntryDownloadURL", request.dump());
   if (answer.status != 200) {
     // A rate limit on a read is for later, not for good.

@@ -61,6 +61,9 @@ class GhaRemote : public Remote {
   std::string entry_key_for(const std::string& key) const;
 
  private:
+  // A pack's entry name, or the prefix of every pointer entry written for
+  // the key ("" for keys not stored here).
+  std::string entry_name(const std::string& key) const;
   struct Answer;
   // One Twirp call, retried as the toolkit does.
   Answer call(const std::string& method, const std::string& body);
