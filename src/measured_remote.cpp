@@ -42,8 +42,11 @@ RemoteResult MeasuredRemote::measured(const char* what, const std::string& key,
   ++requests_;
   if (result.status == RemoteResult::kFailed) {
     ++failed_;
-    // curl's words for its connect and transfer timeouts.
-    if (result.error.find("timed out") != std::string::npos) ++timeouts_;
+    // curl's words for its connect and transfer timeouts, and for a
+    // transfer that stalled (CURLOPT_LOW_SPEED_TIME).
+    if (result.error.find("timed out") != std::string::npos || result.error.find("too slow") != std::string::npos) {
+      ++timeouts_;
+    }
   } else if (result.status == RemoteResult::kUnauthorized) {
     ++refused_;
   }

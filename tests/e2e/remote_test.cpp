@@ -9,6 +9,7 @@
 //   The go command always succeeds, the store holds only verified objects,
 //   and uploads that could not be sent are sent by a later run.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <regex>
@@ -137,6 +138,24 @@ TEST(RemoteFaultE2ETest, RemoteKilledInTheMiddleOfABuild) {
   EXPECT_EQ(build_actions(std_build.err), std::vector<std::string>{});
 }
 
+// What `gocachefs stats --json` and the debug log say of a misbehaving remote.
+void expect_remote_counted(const Machine& machine, const std::string& fault) {
+  const auto stats = run_command({GOCACHEFS_BINARY, "stats", "--json", "--dir", machine.store()});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  const auto remote = nlohmann::json::parse(stats.out)["remote"];
+  EXPECT_GT(remote["requests"].get<long>(), 0) << stats.out;
+  EXPECT_FALSE(remote["latency_ms_under"]["p50"].is_null()) << stats.out;
+  if (fault == "error500" || fault == "reset") {
+    EXPECT_GT(remote["failures"].get<long>(), 0) << stats.out;
+  }
+  if (fault == "hang") {
+    EXPECT_GT(remote["timeouts"].get<long>(), 0) << stats.out;
+  }
+  // At debug, one line per request with its timing.
+  EXPECT_TRUE(std::regex_search(machine.log(), std::regex(R"(remote (GET|HEAD|PUT)[^\n]* in [0-9.]+ ms)")))
+      << "no request lines in the debug log";
+}
+
 // A remote filled by one machine, read by others through a misbehaving proxy.
 class RemoteFetchFaultTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -161,7 +180,8 @@ TEST_P(RemoteFetchFaultTest, BuildSucceedsAndNothingCorruptIsKept) {
   if (!proxy_) GTEST_SKIP() << "SKIPPED: nginx or python3 missing";
   proxy_->set_fault(GetParam());
   Machine machine(proxy_->url(), {});
-  const auto build = machine.go({"build", "./..."}, SAMPLE_MODULE_DIR, {{"GOCACHEFS_UPLOAD_WAIT", "2"}});
+  const auto build = machine.go({"build", "./..."}, SAMPLE_MODULE_DIR,
+                                {{"GOCACHEFS_UPLOAD_WAIT", "2"}, {"GOCACHEFS_LOG_LEVEL", "debug"}});
   expect_success(build, "go build through a " + GetParam() + " remote");
   EXPECT_LE(gocachefs_lines(build.err), 1) << build.err;
   const auto test = machine.go({"test", "./..."}, SAMPLE_MODULE_DIR, {{"GOCACHEFS_UPLOAD_WAIT", "2"}});
@@ -170,6 +190,7 @@ TEST_P(RemoteFetchFaultTest, BuildSucceedsAndNothingCorruptIsKept) {
   if (GetParam() == "corrupt" || GetParam() == "garbage") {
     EXPECT_EQ(machine.stats().remote_hits, 0) << "bytes that failed verification were served";
   }
+  expect_remote_counted(machine, GetParam());
   // Healed: the remote serves again, and puts that failed are sent.
   proxy_->set_fault("pass");
   expect_success(machine.go({"build", "./..."}), "go build after the remote healed");

@@ -1,6 +1,9 @@
 #include "src/measured_remote.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tests/support/subprocess.h"
 
@@ -27,6 +30,26 @@ TEST(MeasuredRemote, CountsRequestsAndFailures) {
   EXPECT_EQ(in_buckets, 2);
   // Handed out once.
   EXPECT_EQ(remote.take_counter_deltas()["remote_requests"], 0);
+}
+
+// A server that takes the connection and never answers: curl gives up on
+// the stalled transfer ("Operation too slow"), which counts as a timeout.
+TEST(MeasuredRemote, AStalledTransferCountsAsATimeout) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(listener, 4), 0);  // the kernel completes connects; nobody reads
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  MeasuredRemote stalled(make_remote("http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)), {}));
+  const RemoteResult result = stalled.exists("ac/one");
+  close(listener);
+  EXPECT_EQ(result.status, RemoteResult::kFailed) << result.error;
+  EXPECT_EQ(stalled.counts().failed, 1u);
+  EXPECT_EQ(stalled.counts().timeouts, 1u) << result.error;
 }
 
 TEST(MeasuredRemote, QuantilesComeFromTheHistogram) {
