@@ -348,7 +348,8 @@ void Cache::flush() {
                                                   {"puts", puts_.exchange(0)},
                                                   {"put_bytes", put_bytes_.exchange(0)},
                                                   {"remote_hits", remote_hits_.exchange(0)},
-                                                  {"corrupt_objects", corrupt_objects_.exchange(0)}};
+                                                  {"corrupt_objects", corrupt_objects_.exchange(0)},
+                                                  {"request_errors", request_errors_.exchange(0)}};
     // The remote's byte counts are running totals: add what is new.
     auto add_new = [&](const char* name, std::uint64_t total, std::uint64_t& flushed) {
       deltas[name] = static_cast<std::int64_t>(total - flushed);

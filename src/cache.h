@@ -125,6 +125,9 @@ class Cache {
   // and this job's pack is written when the settings say so.
   void finish_warming();
 
+  // Requests this go command was answered with an error (counted in stats).
+  void count_request_errors(std::int64_t n) { request_errors_ += n; }
+
   // Writes the last-use marks and counters gathered so far to the index.
   // Also done every few seconds, so a killed process loses little.
   void flush();
@@ -171,6 +174,7 @@ class Cache {
   std::atomic<std::int64_t> put_bytes_{0};
   std::atomic<std::int64_t> remote_hits_{0};
   std::atomic<std::int64_t> corrupt_objects_{0};
+  std::atomic<std::int64_t> request_errors_{0};
   std::uint64_t flushed_fetch_bytes_ = 0;
   std::uint64_t flushed_records_ahead_ = 0;
   std::uint64_t flushed_records_used_ = 0;

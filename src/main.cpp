@@ -81,8 +81,13 @@ int serve(const Flags& flags) {
   }
   const auto start = std::chrono::steady_clock::now();
   const int code = session.run(*cache);
-  log_summary(session.summary(), program->remote_counts(),
+  const Session::Summary summary = session.summary();
+  log_summary(summary, program->remote_counts(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (summary.errors > 0) {
+    cache->count_request_errors(static_cast<std::int64_t>(summary.errors));
+    cache->flush();
+  }
   // CPU time, so benchmarks can tell our own cost from the network's.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -45,6 +45,9 @@ std::string format_stats(const std::filesystem::path& store_dir, const IndexTota
   out += "hit rate: " + std::string(rate) + "\n";
   out += "puts:     " + std::to_string(counter(totals, "puts")) + " (" +
          human_bytes(static_cast<double>(counter(totals, "put_bytes"))) + ")\n";
+  if (const std::int64_t errors = counter(totals, "request_errors"); errors > 0) {
+    out += "errors:   " + std::to_string(errors) + " requests answered with an error (the log says why)\n";
+  }
   if (const std::int64_t damaged = counter(totals, "corrupt_objects"); damaged > 0) {
     out += "damaged:  " + std::to_string(damaged) + " objects no longer matched their hash and were dropped\n";
   }
@@ -105,6 +108,7 @@ nlohmann::json stats_json(const std::filesystem::path& store_dir, const IndexTot
                         {"objects", totals.objects},
                         {"object_bytes", totals.object_bytes},
                         {"upload_backlog", totals.pending_uploads},
+                        {"request_errors", counter(totals, "request_errors")},
                         {"counters", totals.counters}};
   const std::int64_t hits = counter(totals, "get_hits"), gets = hits + counter(totals, "get_misses");
   out["hit_rate"] = gets > 0 ? nlohmann::json(static_cast<double>(hits) / static_cast<double>(gets)) : nullptr;

@@ -178,6 +178,15 @@ TEST_F(ProtocolTest, RepeatedIdGetsAnErr) {
   close_cleanly();
 }
 
+TEST_F(ProtocolTest, ErrorsAnsweredAreCountedInStats) {
+  helper.send_raw(R"({"ID":7,"Command":"delete"})" "\n\n");
+  EXPECT_TRUE(helper.receive().contains("Err"));
+  close_cleanly();
+  const auto stats = run_command({gocachefs_binary(), "stats", "--json", "--dir", store.path()});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_EQ(json::parse(stats.out)["request_errors"], 1) << stats.out;
+}
+
 // Lines whose ID cannot be known cannot be answered: gocachefs says why on
 // stderr and exits, so the go command fails at once instead of hanging.
 class UnanswerableTest : public ProtocolTest, public ::testing::WithParamInterface<const char*> {};
