@@ -100,6 +100,10 @@ std::optional<PackIndex> decode_index(std::string_view bytes, std::uint64_t max_
       return std::nullopt;
     }
     if (o.body && o.front_size == o.size) return std::nullopt;
+    // A head is what a record carries of a large object, and write_pack
+    // writes no other: readers keep heads in memory (the lazy mount serves
+    // them), so a larger one is not ours.
+    if (o.has_head() && o.front_size > kInlinePrefixLimit) return std::nullopt;
   }
   index.actions.resize(actions);
   for (auto& a : index.actions) {

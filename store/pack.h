@@ -48,7 +48,7 @@ constexpr std::size_t kPackFrameSize = 4 << 20;
 struct PackObject {
   Id output_id{};
   std::uint64_t size = 0;
-  std::uint32_t front_size = 0;  // bytes in the front: all of it, or a head
+  std::uint32_t front_size = 0;  // bytes in the front: all of it, or a head (at most kInlinePrefixLimit)
   bool body = false;             // its whole bytes are in the body section (then front_size < size)
   bool cold = false;             // in the body, after the bodies the recording job read
   Id head_sha256{};              // of the head, when front_size < size

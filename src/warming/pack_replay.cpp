@@ -36,8 +36,14 @@ constexpr std::size_t kHeldShare = 10;  // nine tenths
 }  // namespace
 
 PackReplay::PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode,
-                       RemoteTrust trust)
-    : objects_(objects), index_(index), remote_(remote), health_(health), mode_(mode), trust_(std::move(trust)) {}
+                       RemoteTrust trust, PackReplayLimits limits)
+    : objects_(objects),
+      index_(index),
+      remote_(remote),
+      health_(health),
+      mode_(mode),
+      trust_(std::move(trust)),
+      limits_(limits) {}
 
 PackReplay::~PackReplay() {
   std::vector<std::thread> threads;
@@ -163,6 +169,7 @@ void PackReplay::stream_pack(std::size_t number) {
   std::optional<std::uint32_t> receiving;  // the body object whose bytes come now
   bool broken = false;                   // an object failed: the pack is not complete here
   bool reached_cold = false;             // a lazy stream stops at the cold bodies
+  bool too_large = false;                // over the limits: nothing of it is used, the stream stops
   auto advance = [&](std::size_t bytes) {
     std::lock_guard lock(mutex_);
     streams_[number]->position += bytes;
@@ -171,11 +178,16 @@ void PackReplay::stream_pack(std::size_t number) {
   PackReader reader({
       .index =
           [&](const PackIndex& read) {
+            if (!take_room_for(number, read)) {
+              too_large = true;
+              return;
+            }
             index = read;
             add_index(number, index, offsets);
           },
       .front =
           [&](std::uint32_t i, std::string bytes) {
+            if (too_large) return;  // the reader goes on to the end of the bytes it was fed
             const PackObject& object = index.objects[i];
             advance(bytes.size());
             if (!object.has_head()) {
@@ -188,6 +200,7 @@ void PackReplay::stream_pack(std::size_t number) {
           },
       .body_data =
           [&](std::uint32_t i, const char* data, std::size_t size) {
+            if (too_large) return;
             const PackObject& object = index.objects[i];
             if (object.cold && mode_ == Mode::kLazy) {
               reached_cold = true;
@@ -229,6 +242,7 @@ void PackReplay::stream_pack(std::size_t number) {
           },
       .body_end =
           [&](std::uint32_t i) {
+            if (too_large) return;
             const PackObject& object = index.objects[i];
             receiving.reset();
             if (!writer) return;
@@ -255,7 +269,9 @@ void PackReplay::stream_pack(std::size_t number) {
     return streams_[number]->heads_only;
   };
   RemoteResult result = remote_.fetch(key, [&](const char* data, std::size_t size) {
-    if (stopping_ || abandoned_ || reached_cold || (reader.in_body_section() && heads_only())) return false;
+    if (stopping_ || abandoned_ || reached_cold || too_large || (reader.in_body_section() && heads_only())) {
+      return false;
+    }
     {
       std::lock_guard lock(mutex_);
       counters_.pack_bytes += size;
@@ -263,8 +279,11 @@ void PackReplay::stream_pack(std::size_t number) {
     return decoder.feed(data, size);
   });
   if (result.ok() && !decoder.finish()) result = RemoteResult::failed(key + " ends in the middle of a zstd frame");
-  const bool complete = result.ok() && reader.complete() && !broken;
-  if (heads_only() && reader.error().empty()) {
+  // A pack not replayed is not held here, however much of it came.
+  const bool complete = result.ok() && reader.complete() && !broken && !too_large;
+  if (too_large) {
+    // take_room_for said so.
+  } else if (heads_only() && reader.error().empty()) {
     spdlog::info("packs: the bodies of pack {} are (nearly all) stored here; read up to them", to_hex(ref.id));
   } else if (reached_cold && reader.error().empty()) {
     spdlog::info("packs: pack {} read up to its cold bodies (read by range when a tool wants one)", to_hex(ref.id));
@@ -300,6 +319,39 @@ void PackReplay::stream_pack(std::size_t number) {
   }
   streams_[number]->done = true;
   changed_.notify_all();
+}
+
+bool PackReplay::take_room_for(std::size_t number, const PackIndex& index) {
+  const std::size_t entries = index.objects.size() + index.actions.size();
+  std::uint64_t head_bytes = 0;
+  for (const auto& object : index.objects) head_bytes += object.has_head() ? object.front_size : 0;
+  const auto limit = [](std::size_t entries, std::uint64_t head_bytes) {
+    return std::to_string(entries) + " entries and " + std::to_string(head_bytes >> 10) + " KiB of heads";
+  };
+  std::string over;
+  Id pack_id;
+  {
+    std::lock_guard lock(mutex_);
+    pack_id = streams_[number]->ref.id;
+    if (entries > limits_.entries_per_pack || head_bytes > limits_.head_bytes_per_pack) {
+      over = "over what one pack may hold (" + limit(limits_.entries_per_pack, limits_.head_bytes_per_pack) + ")";
+    } else if (entries > limits_.entries - entries_taken_ || head_bytes > limits_.head_bytes - head_bytes_taken_) {
+      over = "over what is left of what a replay may hold (" + limit(limits_.entries, limits_.head_bytes) +
+             " in all its packs)";
+    } else {
+      entries_taken_ += entries;
+      head_bytes_taken_ += head_bytes;
+      return true;
+    }
+    // Answered at once: lookups need not wait for it.
+    streams_[number]->index_known = true;
+    changed_.notify_all();
+  }
+  packs_rejected_.refuse("pack over the memory limits",
+                         "packs: pack " + to_hex(pack_id) + " not replayed: its index declares " +
+                             std::to_string(entries) + " actions and objects and " + std::to_string(head_bytes >> 10) +
+                             " KiB of heads, " + over + "; its actions come per action");
+  return false;
 }
 
 void PackReplay::add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets) {

@@ -12,7 +12,8 @@
 // per-action way); a pack that covers too little of what the job asks for
 // is abandoned. Packs this store already holds whole are not fetched again.
 // With a signing key, a pointer or pack that is not validly signed is
-// ignored (counted, logged once): its actions go the per-action way.
+// ignored (counted, logged once): its actions go the per-action way; so is
+// a pack over the memory limits (PackReplayLimits).
 //
 // A lazy replay (the daemon) stops each stream at its cold bodies, those the
 // recording job never read beyond their head; a tool that reads one gets it
@@ -50,8 +51,21 @@ struct PackReplayCounters {
   std::uint64_t pack_bytes = 0;       // bytes of packs and pointers fetched
   std::uint64_t objects_stored = 0;   // objects stored from packs
   std::uint64_t objects_fetched_apart = 0;  // gets that did not wait for the stream
-  std::uint64_t packs_rejected = 0;   // packs and pointers not trusted (unsigned, wrongly signed, ...)
+  std::uint64_t packs_rejected = 0;   // packs and pointers not trusted (unsigned, wrongly signed, ...) or too large
   std::uint64_t objects_refused = 0;  // objects the disk had no room for
+};
+
+// What the packs of one replay may make this process hold in memory: their
+// actions and objects, and the heads of large objects (kept for the lazy
+// mount while the process lives). A pack comes from a remote that, without
+// a signing key, anyone who can write to it controls: a pack over these
+// bounds is not replayed (logged once), and its actions come per action.
+// A std build's pack holds some 12,000 entries and a few hundred heads.
+struct PackReplayLimits {
+  std::size_t entries_per_pack = 250'000;  // actions and objects in one pack's index
+  std::size_t entries = 1'000'000;         // in all the packs of a replay
+  std::uint64_t head_bytes_per_pack = std::uint64_t{128} << 20;  // 8,192 heads of kInlinePrefixLimit
+  std::uint64_t head_bytes = std::uint64_t{256} << 20;
 };
 
 // An action a replayed pack holds.
@@ -75,7 +89,7 @@ class PackReplay {
     kLazy,
   };
   PackReplay(ObjectStore& objects, Index& index, Remote& remote, RemoteHealth& health, Mode mode = Mode::kEager,
-             RemoteTrust trust = {});
+             RemoteTrust trust = {}, PackReplayLimits limits = {});
   ~PackReplay();  // stops the streams
   PackReplay(const PackReplay&) = delete;
   PackReplay& operator=(const PackReplay&) = delete;
@@ -136,6 +150,9 @@ class PackReplay {
 
   void read_pointers(std::vector<std::string> keys);
   void stream_pack(std::size_t number);
+  // Whether the pack's index fits what is left of the limits; takes its
+  // share of them when it does, logs (once) and counts it when not.
+  bool take_room_for(std::size_t number, const PackIndex& index);
   void add_index(std::size_t number, const PackIndex& index, std::vector<std::uint64_t>& offsets);
   // False when the object was rejected (its bytes are not what the pack says).
   bool store_whole(std::size_t number, const PackObject& object, std::string_view bytes);
@@ -152,6 +169,7 @@ class PackReplay {
   RemoteHealth& health_;
   const Mode mode_;
   const RemoteTrust trust_;
+  const PackReplayLimits limits_;
   RemoteRefusals packs_rejected_;
   RemoteRefusals objects_refused_;
 
@@ -165,6 +183,8 @@ class PackReplay {
   std::map<Id, std::vector<Id>> actions_of_object_;  // the same object may be in several packs
   std::set<Id> known_misses_;
   std::map<Id, Object> objects_by_id_;
+  std::size_t entries_taken_ = 0;        // of limits_.entries, by the packs replayed
+  std::uint64_t head_bytes_taken_ = 0;   // of limits_.head_bytes
   std::uint64_t lookups_ = 0, covered_lookups_ = 0;
   std::vector<std::thread> pointer_threads_;
   std::atomic<bool> stopping_{false};

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/action_record.h"
 #include "store/pack.h"
 #include "store/sha256.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -79,7 +80,10 @@ Outcome read(std::string_view stream, Chunks* chunks) {
             out.has_index = true;
             out.index = index;
             for (const auto& action : index.actions) FUZZ_CHECK(action.object < index.objects.size() || action.object == kKnownMiss);
-            for (const auto& object : index.objects) FUZZ_CHECK(object.front_size <= object.size);
+            for (const auto& object : index.objects) {
+              FUZZ_CHECK(object.front_size <= object.size);
+              FUZZ_CHECK(!object.has_head() || object.front_size <= kInlinePrefixLimit);  // heads are kept in memory
+            }
             std::int64_t position = 0;
             for (const bool cold : {false, true}) {
               for (std::uint32_t i = 0; i < index.objects.size(); ++i) {

@@ -19,6 +19,7 @@
 
 #include "store/action_record.h"
 #include "store/sha256.h"
+#include "tests/support/crafted_pack.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_bytes.h"
 
@@ -584,6 +585,21 @@ TEST_F(PackTest, AnObjectOverTheMaximumSizeIsRefusedBeforeItsIndexIsUsed) {
   EXPECT_EQ(r.index_calls, 0);
   EXPECT_NE(r.error.find("max-object-size"), std::string::npos) << r.error;
   EXPECT_TRUE(read_pack(pack, 4096, {nullptr, 300000}).complete);
+}
+
+// Readers keep heads in memory: a head is never larger than what a record
+// carries of a large object, whatever an index declares.
+TEST_F(PackTest, AHeadLargerThanARecordsIsRefusedBeforeItsIndexIsUsed) {
+  const Received over = read_pack(testing::crafted_pack(2, 1 << 20, kInlinePrefixLimit + 1), 4096);
+  EXPECT_FALSE(over.complete);
+  EXPECT_EQ(over.index_calls, 0) << "an index declaring a head of " << kInlinePrefixLimit + 1 << " bytes was used";
+  EXPECT_NE(over.error.find("index"), std::string::npos) << over.error;
+  // The largest head there is: its index is used (the crafted pack has no fronts after it).
+  const Received largest = read_pack(testing::crafted_pack(2, 1 << 20, kInlinePrefixLimit), 4096);
+  EXPECT_EQ(largest.index_calls, 1) << largest.error;
+  // A small object travels whole, up to the inline limit.
+  const Received whole = read_pack(testing::crafted_pack(2, kInlineObjectLimit, kInlineObjectLimit), 4096);
+  EXPECT_EQ(whole.index_calls, 1) << whole.error;
 }
 
 }  // namespace

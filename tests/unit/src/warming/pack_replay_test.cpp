@@ -12,6 +12,7 @@
 #include "src/warming/pack_publisher.h"
 #include "store/action_record.h"
 #include "store/sha256.h"
+#include "tests/support/crafted_pack.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_bytes.h"
 
@@ -742,6 +743,87 @@ TEST_F(PackReplayTest, AJobThatCouldNotReadThePointerWritesNone) {
   const PublishedPacks published = publish_packs(kKey, first.index, first.objects, *remote);
   EXPECT_FALSE(published.pointer_written);
   EXPECT_FALSE(pointer());
+}
+
+// A pack that would make a replay hold more than its limits is not
+// replayed: not one of its actions is taken, and it is counted and logged
+// once. Crafted: an index declaring 9,000 heads of 16 KiB (140 MiB; a few
+// hundred KB of compressed index could declare hundreds of GiB).
+TEST_F(PackReplayTest, APackOverTheMemoryLimitsIsNotReplayed) {
+  Machine second;
+  constexpr std::uint32_t kObjects = 9000;
+  ASSERT_GT(std::uint64_t{kObjects} * kInlinePrefixLimit, PackReplayLimits{}.head_bytes_per_pack);
+  ASSERT_LT(2 * kObjects, PackReplayLimits{}.entries_per_pack) << "over the head bytes only";
+  const std::string pack = testing::crafted_pack(kObjects, 1 << 20, kInlinePrefixLimit);
+  const Id pack_id = Sha256::of(pack);
+  ASSERT_TRUE(remote->store_bytes("cas/" + to_hex(pack_id), pack).ok());
+  ASSERT_TRUE(remote->store_bytes(pointer_remote_key(kKey),
+                                  encode_pack_pointer({.packs = {{pack_id, pack.size(), kObjects, 0}}, .key = kKey}))
+                  .ok());
+  PackReplay replay(second.objects, second.index, *remote, second.health);
+  replay.start({kKey});
+  for (const std::uint32_t i : {0u, kObjects / 2, kObjects - 1}) {
+    EXPECT_FALSE(replay.lookup(Sha256::of("crafted action " + std::to_string(i)))) << "action " << i;
+  }
+  replay.finish(std::chrono::seconds(10));
+  EXPECT_EQ(replay.counters().packs_rejected, 1u);
+  EXPECT_LT(replay.counters().pack_bytes, pack.size() + 4096) << "read no further than its index";
+}
+
+// Within the limits of one pack, the packs of a pointer share the limits of
+// the replay: the first whose index comes is replayed, the other not.
+TEST_F(PackReplayTest, ThePacksOfAReplayShareItsLimits) {
+  Machine first, other;
+  const auto actions = first_job();  // 7 actions, 6 objects
+  ASSERT_TRUE(publish(first, actions).pointer_written);
+  const PackRef small = pointer()->packs.at(0);
+  const auto added = new_actions(40);  // 40 actions, 40 objects
+  ASSERT_TRUE(publish(other, added).pointer_written);
+  const PackRef large = pointer()->packs.at(0);
+  ASSERT_NE(small.id, large.id);
+  ASSERT_TRUE(remote->store_bytes(pointer_remote_key(kKey), encode_pack_pointer({.packs = {small, large}, .key = kKey}))
+                  .ok());
+  const auto covered = [](PackReplay& replay, const std::vector<Action>& of) {
+    std::size_t n = 0;
+    for (const auto& a : of) n += replay.lookup(a.id()).has_value();
+    return n;
+  };
+
+  {  // A pack over what one pack may hold.
+    Machine second;
+    PackReplay replay(second.objects, second.index, *remote, second.health, PackReplay::Mode::kEager, {},
+                      {.entries_per_pack = 50});
+    replay.start({kKey});
+    replay.finish(std::chrono::seconds(10));
+    EXPECT_EQ(covered(replay, actions), actions.size());
+    EXPECT_EQ(covered(replay, added), 0u);
+    EXPECT_EQ(replay.counters().packs_rejected, 1u);
+    EXPECT_FALSE(second.index.lookup(added[0].id()));
+    const auto known = second.index.known_pack(large.id);
+    EXPECT_FALSE(known && known->complete) << "a pack not replayed is not held here, however much of it came";
+  }
+  {  // Each fits, both do not.
+    Machine second;
+    PackReplay replay(second.objects, second.index, *remote, second.health, PackReplay::Mode::kEager, {},
+                      {.entries = 90});
+    replay.start({kKey});
+    replay.finish(std::chrono::seconds(10));
+    const std::size_t small_covered = covered(replay, actions), large_covered = covered(replay, added);
+    EXPECT_TRUE((small_covered == actions.size() && large_covered == 0) ||
+                (small_covered == 0 && large_covered == added.size()))
+        << small_covered << " of the small pack's actions and " << large_covered << " of the large one's";
+    EXPECT_EQ(replay.counters().packs_rejected, 1u);
+  }
+  {  // Heads count too: the small pack's three large objects carry one each.
+    Machine second;
+    PackReplay replay(second.objects, second.index, *remote, second.health, PackReplay::Mode::kEager, {},
+                      {.head_bytes = 2 * kInlinePrefixLimit});
+    replay.start({kKey});
+    replay.finish(std::chrono::seconds(10));
+    EXPECT_EQ(covered(replay, actions), 0u);
+    EXPECT_EQ(covered(replay, added), added.size()) << "a pack without heads fits";
+    EXPECT_EQ(replay.counters().packs_rejected, 1u);
+  }
 }
 
 }  // namespace
