@@ -107,10 +107,13 @@ void PackReplay::read_pointers(std::vector<std::string> keys) {
       spdlog::warn("packs: the pointer of key \"{}\" is not a pack pointer; ignored", key);
       continue;
     }
-    // Signed, it must be this key's: a pointer copied to another key's name is not.
-    if (trust_.keys && pointer->key != key) {
+    // It must be this key's, signed or not: a pointer copied to another
+    // key's name (by anyone who may write, or a proxy serving the wrong
+    // entry) would give this job another job's actions. Every pointer names
+    // its key (pack_keys.h).
+    if (pointer->key != key) {
       packs_rejected_.refuse("pointer of another key", std::string("packs: the pointer stored for key \"") + key +
-                                                           "\" is signed for key \"" + pointer->key +
+                                                           "\" is for key \"" + pointer->key +
                                                            "\"; ignored, its actions come per action");
       pointer.reset();
       continue;

@@ -12,8 +12,9 @@
 // per-action way); a pack that covers too little of what the job asks for
 // is abandoned. Packs this store already holds whole are not fetched again.
 // With a signing key, a pointer or pack that is not validly signed is
-// ignored (counted, logged once): its actions go the per-action way; so is
-// a pack over the memory limits (PackReplayLimits).
+// ignored (counted, logged once): its actions go the per-action way; so is,
+// with a key or without, a pointer stored under a key that is not its own,
+// and a pack over the memory limits (PackReplayLimits).
 //
 // A lazy replay (the daemon) stops each stream at its cold bodies, those the
 // recording job never read beyond their head; a tool that reads one gets it

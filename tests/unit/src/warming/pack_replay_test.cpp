@@ -270,6 +270,33 @@ TEST_F(PackReplayTest, FallbackKeyIsReadWhenTheKeyHasNoPointer) {
   EXPECT_EQ(second.index.job_pointer("this branch"), read_file(remote_dir / pointer_remote_key(kKey)));
 }
 
+// A pointer copied to another key's name (anyone who may write can) would
+// give that key's jobs this one's actions: ignored, signed or not.
+TEST_F(PackReplayTest, APointerCopiedToAnotherKeyIsIgnored) {
+  const auto keys = std::make_shared<const SigningKeys>(SigningKeys::parse("team " + std::string(40, 'k')));
+  for (const bool with_key : {false, true}) {
+    SCOPED_TRACE(with_key ? "signed" : "unsigned");
+    Machine first, second;
+    const auto actions = first_job();
+    store(first, actions);
+    use(first, actions, now_unix_ns());
+    ASSERT_TRUE(publish_packs(kKey, first.index, first.objects, *remote, with_key ? keys.get() : nullptr).pointer_written);
+    const std::string other_key = std::string("another key, ") + (with_key ? "signed" : "unsigned");
+    std::filesystem::copy_file(remote_dir / pointer_remote_key(kKey), remote_dir / pointer_remote_key(other_key));
+
+    PackReplay replay(second.objects, second.index, *remote, second.health, PackReplay::Mode::kEager,
+                      with_key ? RemoteTrust{keys} : RemoteTrust{});
+    replay.start({other_key});
+    for (const auto& a : actions) EXPECT_FALSE(replay.lookup(a.id())) << a.name;
+    replay.finish(std::chrono::seconds(10));
+    EXPECT_EQ(replay.counters().packs_rejected, 1u);
+    EXPECT_EQ(replay.counters().objects_stored, 0u);
+    EXPECT_EQ(second.index.job_pointer(other_key), "") << "not recorded as the key's pointer";
+    // Under its own key, the same pointer is replayed.
+    expect_replayed(second, actions, {kKey});
+  }
+}
+
 TEST_F(PackReplayTest, PointerOfGarbageIsIgnored) {
   Machine second;
   ASSERT_TRUE(remote->store_bytes(pointer_remote_key(kKey), "not a pointer").ok());
