@@ -61,6 +61,9 @@ class RemoteFetcher {
   // Records refused (not trusted), and objects refused (too large, no room).
   std::uint64_t records_rejected() const { return records_rejected_.count(); }
   std::uint64_t objects_refused() const { return objects_refused_.count(); }
+  // How many callers wait for another's fetch of the action (0 when none
+  // runs): tests know from it that everyone is waiting.
+  std::size_t callers_waiting(const Id& action_id) { return action_flights_.joined(action_id); }
 
  private:
   std::optional<ActionEntry> fetch_once(const Id& action_id);

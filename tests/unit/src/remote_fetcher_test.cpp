@@ -199,10 +199,14 @@ TEST_F(RemoteFetcherTest, ManyThreadsAskingForOneActionShareOneDownload) {
       hits += counted.fetch(Sha256::of("a")).has_value();
     });
   }
-  // The record's download is held until every thread has asked (and a
-  // moment more for the last to reach the fetcher).
+  // The record's download is held until every other thread waits for it:
+  // none can come late and download again.
   asking.wait();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (counted.callers_waiting(Sha256::of("a")) < kThreads - 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(counted.callers_waiting(Sha256::of("a")), kThreads - 1u) << "callers did not join the running fetch";
   release.set_value();
   for (auto& t : threads) t.join();
   EXPECT_EQ(hits, kThreads);
