@@ -142,7 +142,12 @@ std::optional<ActionRecord> decode_action_record(std::string_view bytes, const I
   // on the way says nothing trustworthy (base64 in format 1 failed to decode).
   if (inline_bytes->size() == *size) {
     if (Sha256::of(*inline_bytes) != *id) return malformed();
-  } else if (*version >= 2) {
+  } else if (*version == 1) {
+    // Format 1 carried no hash of a head, so nothing could check one, and
+    // no release ever wrote format 1 (it lived a few commits, before any
+    // release): refused. Its whole objects are still checked and read.
+    return malformed();
+  } else {
     const auto head_sha256 = j.find("head_sha256");
     if (head_sha256 == j.end() || !head_sha256->is_string()) return malformed();
     if (id_from_hex(head_sha256->get<std::string>()) != Sha256::of(*inline_bytes)) return malformed();

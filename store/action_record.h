@@ -80,8 +80,10 @@ const char* describe(RecordProblem problem);
 // Records of older gocachefs versions carry no ActionID: they are accepted
 // when no key is set (a team without keys trusts its writers anyway) and
 // rejected when one is (they are unsigned). Records of the earlier format
-// (JSON with base64 inline bytes) stay valid on those terms, and so do
-// prefixes shorter than inline_size_for(): their objects are in cas/.
+// (JSON with base64 inline bytes) stay valid on those terms when they carry
+// their whole object; one carrying a head is refused (that format had no
+// hash to check a head by). Heads shorter than inline_size_for() are valid:
+// their objects are in cas/.
 std::optional<ActionRecord> decode_action_record(std::string_view bytes, const Id& action_id,
                                                  const RemoteTrust& trust = {}, RecordProblem* problem = nullptr);
 

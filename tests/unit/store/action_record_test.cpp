@@ -99,6 +99,20 @@ TEST(ActionRecordTest, RecordsOfTheFirstFormatStillRead) {
   EXPECT_EQ(decoded->put_time_ns, 5);
 }
 
+// A head in format 1 has no hash to check it by (the lazy mount would serve
+// it as it came), and no release wrote that format: refused.
+TEST(ActionRecordTest, AFirstFormatRecordCarryingAHeadIsRefused) {
+  const std::string object = "abcdef";
+  const std::string hex = to_hex(Sha256::of(object));
+  RecordProblem problem = RecordProblem::kNone;
+  EXPECT_FALSE(decode_action_record(R"({"v":1,"output_id":")" + hex + R"(","size":6,"put_time_ns":5,"inline":"YWJj"})",
+                                    kAction, {}, &problem));  // "abc", the first half
+  EXPECT_EQ(problem, RecordProblem::kMalformed);
+  EXPECT_TRUE(decode_action_record(R"({"v":1,"output_id":")" + hex + R"(","size":6,"put_time_ns":5,"inline":"YWJjZGVm"})",
+                                   kAction))
+      << "the whole object, checked against its OutputID";
+}
+
 TEST(ActionRecordTest, WhatARecordCarries) {
   EXPECT_EQ(inline_size_for(100, "text"), 100u);
   EXPECT_EQ(inline_size_for(kInlineObjectLimit, "vet facts"), kInlineObjectLimit);
