@@ -145,9 +145,15 @@ std::optional<CheckResult> check_remote_write(const Context& ctx) {
       return fail("remote write",
                   where + " refuses uploads (" + result.error + "): builds' outputs are never shared",
                   "use credentials that may write, " + read_only);
+    case RemoteResult::kRejected:  // its error names the likely cause (405: dav_methods PUT)
+      // S3 credentials that may read and not write: the error says so.
+      if (result.error.find("AccessDenied") != std::string::npos) {
+        return fail("remote write", where + " refuses uploads (" + result.error + "): builds' outputs are never shared",
+                    "allow these credentials s3:PutObject on the bucket's keys, " + read_only);
+      }
+      break;
     case RemoteResult::kNotFound:
     case RemoteResult::kFailed:
-    case RemoteResult::kRejected:  // its error names the likely cause (405: dav_methods PUT)
     case RemoteResult::kLocalError:
       break;
   }
@@ -170,21 +176,23 @@ std::optional<CheckResult> check_clock(const Context& ctx) {
     return std::nullopt;  // the remote check said why
   }
   const std::string date = http_date(endpoint);
+  // An endpoint may carry user:password@: the report never shows it.
+  const std::string shown = redact_url(endpoint);
   const time_t server = date.empty() ? -1 : curl_getdate(date.c_str(), nullptr);
   const std::string sync = "synchronise this machine's clock: sudo timedatectl set-ntp true (or start chronyd or ntpd)";
   if (server < 0) {
-    return warn("clock", "no usable Date header from " + endpoint + " to compare this machine's clock with",
+    return warn("clock", "no usable Date header from " + shown + " to compare this machine's clock with",
                 "make sure the clock is synchronised (timedatectl status)");
   }
   const auto skew = std::chrono::seconds(server - std::time(nullptr));  // > 0: we are behind
-  const std::string found = "this machine's clock is " + describe_skew(skew) + " " + endpoint + "'s (Date: " + date + ")";
+  const std::string found = "this machine's clock is " + describe_skew(skew) + " " + shown + "'s (Date: " + date + ")";
   if (skew > kSigV4MaxSkew || skew < -kSigV4MaxSkew) {
     return fail("clock", found + ": S3 refuses requests signed more than 15 minutes off", sync);
   }
   if (skew > kSkewWarning || skew < -kSkewWarning) {
     return warn("clock", found + ": S3 refuses signatures beyond 15 minutes", sync);
   }
-  return ok("clock", "within " + std::to_string((skew < 0s ? -skew : skew).count()) + " s of " + endpoint +
+  return ok("clock", "within " + std::to_string((skew < 0s ? -skew : skew).count()) + " s of " + shown +
                          "'s (S3 signatures allow 15 minutes)");
 }
 

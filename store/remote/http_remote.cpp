@@ -1,6 +1,7 @@
 #include "store/remote/http_remote.h"
 
 #include <curl/curl.h>
+#include <spdlog/spdlog.h>
 
 #include <climits>
 #include <cstdio>
@@ -265,7 +266,24 @@ RemoteResult HttpRemote::perform(CURL* handle, const std::string& key, const cha
     if (is_s3_credentials_code(s3_code)) {
       return {RemoteResult::kUnauthorized, status + " " + s3_code + " (credentials refused)"};
     }
-    if (code == 403 && s3_code == "AccessDenied" && read) return {RemoteResult::kNotFound, ""};
+    if (code == 403 && s3_code == "AccessDenied" && read) {
+      // Told once: a policy that denies s3:GetObject would otherwise make
+      // every get a silent miss.
+      if (!told_reads_denied_.exchange(true)) {
+        spdlog::warn("remote {}: S3 answers AccessDenied to reads, taken as misses: what a policy without "
+                     "s3:ListBucket answers for a key that does not exist. If every remote get misses, the "
+                     "credentials may lack s3:GetObject on the bucket's keys",
+                     config_.description);
+      }
+      return {RemoteResult::kNotFound, ""};
+    }
+    // Credentials that may read and not write (s3:GetObject without
+    // s3:PutObject): this upload will never go, reads still do.
+    if (code == 403 && s3_code == "AccessDenied" && std::strcmp(method, "PUT") == 0) {
+      return {RemoteResult::kRejected,
+              status + " AccessDenied (these credentials may not write: allow s3:PutObject on the bucket's keys, "
+                       "or set GOCACHEFS_REMOTE_READ_ONLY=1 (--remote-read-only) where uploads are not wanted)"};
+    }
     if (code == 403) {
       return {RemoteResult::kUnauthorized,
               status + (s3_code.empty() ? "" : " " + s3_code) + " (credentials refused)"};

@@ -3,6 +3,7 @@
 // HTTP signed with AWS Signature V4.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -37,8 +38,9 @@ struct HttpConfig {
   // understands. Off for S3, which would keep them as object metadata.
   bool zstd_headers = true;
   // Read S3's error codes from 400 and 403 answers: a missing key that a
-  // policy without ListBucket hides behind AccessDenied is a miss, refused
-  // credentials are kUnauthorized.
+  // policy without ListBucket hides behind AccessDenied is a miss (said once
+  // in the log), an upload denied is kRejected (credentials that may read
+  // and not write), refused credentials are kUnauthorized.
   bool s3_error_codes = false;
   long connect_timeout_ms = 3000;
   long request_timeout_ms = 60000;
@@ -73,6 +75,7 @@ class HttpRemote : public Remote {
   curl_slist* get_header_list_ = nullptr;  // GETs of whole entries: may come back zstd
   std::mutex idle_mutex_;
   std::vector<CURL*> idle_;
+  std::atomic<bool> told_reads_denied_{false};  // S3's AccessDenied to a read, logged once
 };
 
 }  // namespace gocachefs

@@ -3,10 +3,13 @@
 // fault-injecting proxy in front of nginx. Servers come from
 // scripts/test_server.sh on free loopback ports.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <random>
+#include <sstream>
 
 #include "src/remote_health.h"
 #include "store/remote/aws_credentials.h"
@@ -257,20 +260,29 @@ class S3LeastPrivilegeTest : public ::testing::Test {
     std::string why;
     minio_ = TestServer::start("minio", {}, &why);
     if (!minio_) GTEST_SKIP() << "SKIPPED: " << why;
+    keys_ = keys_allowed(R"("s3:GetObject","s3:PutObject")");
+    ASSERT_FALSE(keys_.access_key_id.empty());
+  }
+  // Temporary keys that may do `actions` (JSON strings) on team/*.
+  AwsCredentials keys_allowed(const std::string& actions) {
     const std::string policy = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
-                               R"("Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::)" +
+                               R"("Action":[)" + actions + R"(],"Resource":["arn:aws:s3:::)" +
                                minio_->get("bucket") + R"(/team/*"]}]})";
     const auto answer = run_command({"curl", "-sS", "--max-time", "10", "--aws-sigv4", "aws:amz:us-east-1:sts",
                                      "--user", minio_->get("access_key") + ":" + minio_->get("secret_key"), "-d",
                                      "Action=AssumeRole&Version=2011-06-15&DurationSeconds=900", "--data-urlencode",
                                      "Policy=" + policy, minio_->url() + "/"});
-    keys_ = parse_sts_credentials(answer.out);
-    ASSERT_FALSE(keys_.access_key_id.empty()) << answer.out << answer.err;
+    AwsCredentials keys = parse_sts_credentials(answer.out);
+    EXPECT_FALSE(keys.access_key_id.empty()) << answer.out << answer.err;
+    return keys;
   }
   std::unique_ptr<Remote> remote_with(const std::string& secret, const std::string& prefix = "team") {
-    setenv("AWS_ACCESS_KEY_ID", keys_.access_key_id.c_str(), 1);
-    setenv("AWS_SECRET_ACCESS_KEY", secret.c_str(), 1);
-    setenv("AWS_SESSION_TOKEN", keys_.session_token.c_str(), 1);
+    return remote_with_keys({keys_.access_key_id, secret, keys_.session_token}, prefix);
+  }
+  std::unique_ptr<Remote> remote_with_keys(const AwsCredentials& keys, const std::string& prefix = "team") {
+    setenv("AWS_ACCESS_KEY_ID", keys.access_key_id.c_str(), 1);
+    setenv("AWS_SECRET_ACCESS_KEY", keys.secret_access_key.c_str(), 1);
+    setenv("AWS_SESSION_TOKEN", keys.session_token.c_str(), 1);
     auto remote = make_remote("s3://" + minio_->get("bucket") + "/" + prefix + "?endpoint=" + minio_->url(), {});
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -335,6 +347,59 @@ TEST_F(S3LeastPrivilegeTest, AWrongSecretIsStillRefusedCredentials) {
     EXPECT_EQ(error.find(minio_->url() + "/" + minio_->get("bucket") + "/team/ac"), std::string::npos)
         << "an S3 message shows the raw URL: " << error;
   }
+}
+
+// Keys that may read and not write (s3:GetObject only) and no read-only
+// setting: each upload is refused for good with the likely cause, and the
+// remote is not given up on, reads included.
+TEST_F(S3LeastPrivilegeTest, AnUploadDeniedIsRefusedForGoodAndReadsGoOn) {
+  const std::string key = ac_key();
+  ASSERT_TRUE(remote_with(keys_.secret_access_key)->store_bytes(key, "a record").ok());
+  auto remote = remote_with_keys(keys_allowed(R"("s3:GetObject")"));
+  RemoteHealth health(remote->describe());
+  for (int i = 0; i < 2 * CircuitBreaker::kTripAfter; ++i) {
+    ASSERT_TRUE(health.allow()) << "upload " << i << ": the breaker opened";
+    const RemoteResult put = remote->store_bytes(ac_key(), "an upload");
+    EXPECT_EQ(put.status, RemoteResult::kRejected) << put.error;
+    EXPECT_NE(put.error.find("AccessDenied"), std::string::npos) << put.error;
+    EXPECT_NE(put.error.find("s3:PutObject"), std::string::npos) << put.error;
+    EXPECT_NE(put.error.find("GOCACHEFS_REMOTE_READ_ONLY"), std::string::npos) << put.error;
+    // As the uploader settles it.
+    if (put.status == RemoteResult::kRejected) {
+      health.succeeded();
+    } else {
+      health.failed(put);
+    }
+  }
+  EXPECT_TRUE(health.allow()) << "uploads denied disabled the remote";
+  std::string fetched;
+  EXPECT_TRUE(fetch_all(*remote, key, &fetched).ok());
+  EXPECT_EQ(fetched, "a record");
+}
+
+// What the log says: reads answered AccessDenied are misses, said once
+// however many there are (a policy without s3:GetObject must not be
+// silent forever, nor fill the log).
+TEST_F(S3LeastPrivilegeTest, ReadsDeniedAreMissesSaidOnceInTheLog) {
+  const std::string key = ac_key();
+  auto writer = remote_with_keys(keys_allowed(R"("s3:PutObject")"));
+  ASSERT_TRUE(writer->store_bytes(key, "a record").ok());
+  std::ostringstream log;
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  for (int i = 0; i < 5; ++i) {
+    std::string fetched;
+    EXPECT_EQ(fetch_all(*writer, key, &fetched).status, RemoteResult::kNotFound);
+    EXPECT_EQ(writer->exists(key).status, RemoteResult::kNotFound);
+  }
+  spdlog::set_default_logger(previous);
+  const std::string said = log.str();
+  const std::string line = "S3 answers AccessDenied to reads";
+  const auto first = said.find(line);
+  ASSERT_NE(first, std::string::npos) << said;
+  EXPECT_EQ(said.find(line, first + 1), std::string::npos) << "said more than once:\n" << said;
+  EXPECT_NE(said.find("s3:GetObject"), std::string::npos) << said;
 }
 
 TEST(RemoteDownTest, ServerThatIsDownFailsFast) {
