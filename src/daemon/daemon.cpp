@@ -8,7 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fstream>
+#include <system_error>
 #include <thread>
 
 #include "fuse/mount.h"
@@ -16,6 +16,7 @@
 #include "src/daemon/daemon_client.h"
 #include "src/daemon/daemon_socket.h"
 #include "src/logging.h"
+#include "store/temp_file.h"
 
 namespace gocachefs {
 
@@ -30,7 +31,19 @@ constexpr std::size_t kReadAheadFetches = 8;
 
 void remember_failure(const std::filesystem::path& store_dir, const std::string& reason) {
   spdlog::error("daemon: {}", reason);
-  std::ofstream(daemon_failure_path(store_dir)) << reason << "\n";
+  // Written whole under a temp name in tmp/ (where start-up removes what a
+  // writer that died left) and renamed into place: a client reading the
+  // reason never sees half of it, and a symlink planted in its place is
+  // replaced, not written through.
+  try {
+    const std::string line = reason + "\n";
+    std::filesystem::create_directories(store_dir / "tmp");
+    TempFile file(store_dir / "tmp", "daemon.failed-");
+    file.write_all(line.data(), line.size());
+    file.commit_as(daemon_failure_path(store_dir));
+  } catch (const std::system_error& e) {
+    spdlog::error("daemon: recording why it failed: {}", e.what());
+  }
 }
 
 }  // namespace

@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include "src/cache_program.h"
 #include "src/doctor/check.h"
 #include "src/stats.h"
 #include "store/sqlite_uri.h"
+#include "store/temp_file.h"
 
 namespace gocachefs::doctor {
 
@@ -135,19 +137,32 @@ std::optional<CheckResult> check_store_access(const Context& ctx) {
                     "), so every go command fails to start gocachefs",
                 owner_fix + ", or " + use_another_store());
   }
-  // A real file, as gocachefs makes: access() cannot tell a read-only mount for root.
-  std::string probe = (dir / ".doctor-probe-XXXXXX").string();
-  const int fd = mkstemp(probe.data());
-  if (fd < 0) {
-    const std::string why = std::strerror(errno);
+  // A real file, as gocachefs makes them (access() cannot tell a read-only
+  // mount for root): in tmp/, where start-up removes the temp files of a
+  // writer that died, so a doctor killed here leaves nothing behind; in the
+  // root of a store no gocachefs has used yet, which has no tmp/. The root
+  // itself must take new files too (the index's journal, the log).
+  std::error_code no_tmp;
+  const fs::path probe_dir = fs::is_directory(dir / "tmp", no_tmp) ? dir / "tmp" : dir;
+  fs::path unwritable;
+  std::string why;
+  try {
+    TempFile probe(probe_dir, "doctor-probe-");  // removed when it goes
+    if (probe_dir != dir && access(dir.c_str(), W_OK) != 0) {
+      unwritable = dir;
+      why = std::strerror(errno);
+    }
+  } catch (const std::system_error& e) {
+    unwritable = probe_dir;
+    why = e.code().message();
+  }
+  if (!why.empty()) {
     return warn("store",
-                "cannot write in " + dir.string() + " (" + why + "; mode " + octal_mode(st.st_mode) + ", owner " +
+                "cannot write in " + unwritable.string() + " (" + why + "; mode " + octal_mode(st.st_mode) + ", owner " +
                     user_name(st.st_uid) + "): gocachefs serves what it holds read-only and keeps new entries only "
                     "for the length of one go command",
                 owner_fix + ", or " + use_another_store());
   }
-  close(fd);
-  unlink(probe.c_str());
   // What gocachefs writes in it.
   for (const char* name : {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects", "tmp", "gocachefs.log"}) {
     const fs::path file = dir / name;

@@ -282,6 +282,29 @@ TEST(DoctorTest, AnUnreadableStoreFails) {
   EXPECT_TRUE(contains(store, "fix: chmod u+rwx " + setup.store())) << store;
 }
 
+// The write probe is a temp file where gocachefs writes its own, tmp/ (where
+// start-up removes those of a writer that died), and leaves nothing behind.
+TEST(DoctorTest, TheWriteProbeGoesWhereGocachefsWritesAndLeavesNothing) {
+  DoctorSetup setup;
+  fs::create_directories(setup.store() + "/tmp");
+  const auto healthy = setup.doctor({"--lazy", "off"});
+  EXPECT_TRUE(line_of(healthy.out, "store").starts_with("OK")) << healthy.out;
+  for (const auto& dir : {setup.store(), setup.store() + "/tmp"}) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      EXPECT_EQ(entry.path().filename().string().find("probe"), std::string::npos) << entry.path();
+    }
+  }
+  if (geteuid() != 0) GTEST_SKIP() << "SKIP: needs root to become another user";
+  // A root that takes new files and a tmp/ that does not: gocachefs cannot
+  // store what it fetches or builds, and the probe says so.
+  setup.run_as(kNobody);
+  chmod((setup.store() + "/tmp").c_str(), 0555);
+  const auto result = setup.doctor({"--lazy", "off"});
+  const std::string store = line_of(result.out, "store");
+  EXPECT_TRUE(store.starts_with("WARN")) << result.out;
+  EXPECT_TRUE(contains(store, "cannot write in " + setup.store() + "/tmp (Permission denied")) << store;
+}
+
 // Root checking a store that belongs to someone else: a warning (builds work).
 TEST(DoctorTest, AnotherUsersStoreWarns) {
   if (geteuid() != 0) GTEST_SKIP() << "SKIP: needs root to give the store away";
@@ -361,6 +384,25 @@ TEST(DoctorTest, AWrongSecretForS3FailsAndTheRightOneChecksTheClock) {
   expect_all_ok(right, warnings_of_this_machine(setup.store()));
   EXPECT_TRUE(contains(line_of(right.out, "clock"), "(S3 signatures allow 15 minutes)")) << right.out;
   EXPECT_TRUE(line_of(right.out, "remote write").starts_with("OK")) << right.out;
+}
+
+// An S3 endpoint with user:password@ in it: the checks that name the
+// endpoint (the clock's) show it redacted.
+TEST(DoctorTest, AnS3EndpointsPasswordNeverShows) {
+  auto minio = start_server("minio");
+  if (!minio) return;
+  DoctorSetup setup;
+  const std::string password = "endpoint-pw-4711";
+  ASSERT_TRUE(minio->url().starts_with("http://")) << minio->url();
+  const std::string endpoint = "http://someone:" + password + "@" + minio->url().substr(7);
+  const auto result = setup.doctor({"--remote", "s3://" + minio->get("bucket") + "/go?endpoint=" + endpoint, "--lazy", "off"},
+                                   {{"AWS_ACCESS_KEY_ID", minio->get("access_key")},
+                                    {"AWS_SECRET_ACCESS_KEY", minio->get("secret_key")}});
+  const std::string clock = line_of(result.out, "clock");
+  EXPECT_NE(clock, "") << result.out;
+  EXPECT_TRUE(contains(clock, "http://REDACTED@" + minio->url().substr(7))) << clock;
+  EXPECT_FALSE(contains(result.out, password)) << result.out;
+  EXPECT_FALSE(contains(result.err, password)) << result.err;
 }
 
 // A remote that is down: a failure, and the queued uploads wait for it.
