@@ -29,6 +29,7 @@
 #   gocachefs-http-pack  the lazy mount, warmed by the packs the fill wrote
 #   gocachefs-http-pack-eager  the same packs, eager fetches (no FUSE)
 #   gocachefs-http-lazy-p8  no packs, the user's lever: GOMAXPROCS=8 -p=8
+#   gocachefs-http-lazy-vetoff  no packs, the other lever: go test -vet=off
 #   gocachefs-gha-pack  gocachefs, the GitHub Actions cache (gha://, its
 #                    emulator tests/gha_emulator), packs through the lazy mount
 #   gocachefs-gha-pack-eager  the same, eager (a runner without FUSE)
@@ -189,7 +190,8 @@ run_go() {  # namespace machine config urls workload
   case $5 in
     build) args="build std cmd" ;;
     vet) args="vet std" ;;
-    test) args="test ./..." dir=$sample ;;
+    test) args="test ./..." dir=$sample
+      [[ $3 == *-vetoff ]] && args="test -vet=off ./..." ;;
     *) echo "bench: unknown workload $5" >&2; exit 1 ;;
   esac
   # The network namespace only: a lazy mount made by one go command is seen by the next.
