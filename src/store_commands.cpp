@@ -128,7 +128,7 @@ int run_verify(const Flags& flags, bool quick) {
 
 int run_clean(const Flags& flags) {
   OpenStore store(flags);
-  const auto report = clean_store(store.index, store.objects, store_in_use(store.settings.store_dir));
+  const auto report = clean_store(store.index, store.objects, store_in_use(store.settings.store_dir), now_ns());
   const std::string line = "removed " + std::to_string(report.objects_removed) + " objects (" +
                            human_bytes(static_cast<double>(report.bytes_freed)) + ")";
   spdlog::info("clean: {}, {} files left for running go commands", line, report.files_deferred);

@@ -36,13 +36,21 @@ std::uint64_t remove_trashed_files(Index& index, const ObjectStore& objects, std
   return removed;
 }
 
+std::uint64_t remove_trashed_files(Index& index, const ObjectStore& objects, const std::vector<Id>& output_ids) {
+  std::uint64_t removed = 0;
+  for (const Id& id : index.take_trash(output_ids)) {
+    if (unlink(objects.path_of(id).c_str()) == 0) ++removed;
+  }
+  return removed;
+}
+
 EvictionReport trim_store(Index& index, ObjectStore& objects, const TrimPolicy& policy, std::int64_t now_ns) {
   // What an earlier trim or clean killed halfway left behind.
   remove_trashed_files(index, objects, wall_clock_ns() - policy.unlink_after.count());
   objects.remove_abandoned_temp_files();
 
   const std::int64_t too_old_ns = now_ns - policy.max_age.count();
-  const std::int64_t recent_ns = now_ns - policy.keep_recent.count();
+  const std::int64_t recent_ns = now_ns - keep_window(policy.keep_recent).count();
   const auto indexed = index.objects_by_last_use();  // least recently used first
   std::uint64_t total = 0;
   for (const auto& object : indexed) total += object.stamp.size;
@@ -73,11 +81,11 @@ EvictionReport trim_store(Index& index, ObjectStore& objects, const TrimPolicy& 
   return report;
 }
 
-EvictionReport clean_store(Index& index, ObjectStore& objects, bool in_use) {
+EvictionReport clean_store(Index& index, ObjectStore& objects, bool in_use, std::int64_t now_ns) {
   EvictionReport report;
   const auto before = index.totals();
-  const std::int64_t now_ns = wall_clock_ns();
-  const std::int64_t keep_since_ns = in_use ? now_ns - kLastUseGranularityNs : std::numeric_limits<std::int64_t>::max();
+  const std::int64_t keep_since_ns =
+      in_use ? now_ns - keep_window(kKeepRecent).count() : std::numeric_limits<std::int64_t>::max();
   for (const auto& object : index.objects_by_last_use()) {
     if (object.last_used_ns < keep_since_ns) continue;
     ++report.files_deferred;

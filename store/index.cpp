@@ -708,6 +708,26 @@ std::vector<Id> Index::take_trash(std::int64_t dropped_before_ns) {
   });
 }
 
+std::vector<Id> Index::take_trash(const std::vector<Id>& output_ids) {
+  if (output_ids.empty()) return {};
+  std::lock_guard lock(mutex_);
+  return with_repair([&] {
+    std::vector<Id> gone;
+    in_write_transaction([&] {
+      Statement take(db_,
+                     "DELETE FROM trash WHERE output_id = ? RETURNING "
+                     "EXISTS (SELECT 1 FROM objects o WHERE o.output_id = trash.output_id)");
+      for (const Id& id : output_ids) {
+        take.bind(1, id);
+        const bool taken_without_row = take.step() && take.int64(0) == 0;
+        take.reset();
+        if (taken_without_row) gone.push_back(id);
+      }
+    });
+    return gone;
+  });
+}
+
 bool Index::has_object(const Id& output_id, bool or_trashed) {
   std::lock_guard lock(mutex_);
   return with_repair([&] {

@@ -189,6 +189,8 @@ class Index {
   // put or a late use may have brought one back), cleared from the trash:
   // their files are the caller's to remove.
   std::vector<Id> take_trash(std::int64_t dropped_before_ns);
+  // The same for these objects only, whenever they were trashed.
+  std::vector<Id> take_trash(const std::vector<Id>& output_ids);
   // Whether the object has a row; with `or_trashed`, also whether it waits
   // in the trash (its file is not an orphan).
   bool has_object(const Id& output_id, bool or_trashed = false);

@@ -96,9 +96,12 @@ VerifyReport verify_store(Index& index, ObjectStore& objects, const VerifyOption
   for (unsigned t = 1; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(check_some);
   check_some();
   for (auto& thread : threads) thread.join();
-  // Damaged files go at once: nobody should read them.
-  index.drop_objects(bad, kAny, /*even_queued=*/true);
-  remove_trashed_files(index, objects, kAny);
+  // Damaged files go at once: nobody should read them. Only those: the rest
+  // of the trash holds files that clean kept for running go commands, and
+  // those a running trim removes after its wait (store/eviction.h).
+  std::vector<Id> dropped;
+  for (const auto& object : index.drop_objects(bad, kAny, /*even_queued=*/true)) dropped.push_back(object.output_id);
+  remove_trashed_files(index, objects, dropped);
 
   // Files the index does not know.
   const auto grace_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(kOrphanGrace).count();

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "src/cache.h"
 #include "tests/support/store_fixture.h"
 
 namespace gocachefs {
@@ -54,6 +55,31 @@ TEST(Trim, NeverRemovesWhatWasUsedWithinTheHour) {
                                  now);
   EXPECT_EQ(report.objects_removed, 0u);
   EXPECT_TRUE(store.has_file(fresh));
+}
+
+constexpr std::int64_t kMinuteNs = kHourNs / 60;
+
+// A go command hits an object whose recorded last use is 59 minutes old: too
+// recent to be rewritten (src/cache.cpp records a use only once the recorded
+// one is an hour old). Returns the object, as it stands two minutes later:
+// recorded 61 minutes ago, really used 2 minutes ago.
+Id hit_by_a_go_command_two_minutes_ago(StoreFixture& store, std::int64_t now) {
+  const Id object = store.put("hit", 1000, now - 59 * kMinuteNs);
+  Cache cache{store.objects, store.index};
+  EXPECT_TRUE(cache.get(Sha256::of("action hit")));
+  cache.flush();
+  EXPECT_EQ(store.index.last_used_ns(object), now - 59 * kMinuteNs);  // the use was not recorded
+  return object;
+}
+
+TEST(Trim, KeepsAnObjectUsedMinutesAgoWhoseRecordedUseIsOverAnHourOld) {
+  StoreFixture store;
+  const std::int64_t now = now_ns();
+  const Id object = hit_by_a_go_command_two_minutes_ago(store, now);
+  const auto report = trim_store(store.index, store.objects, at_once({.max_size = 1}), now + 2 * kMinuteNs);
+  EXPECT_EQ(report.objects_removed, 0u);
+  EXPECT_TRUE(store.has_file(object));
+  EXPECT_TRUE(store.has_action("hit"));
 }
 
 TEST(Trim, KeepsObjectsWaitingForUpload) {
@@ -142,7 +168,7 @@ TEST(Clean, EmptiesTheStoreAndItsStrayFiles) {
   const std::string stray = store.objects.path_of(Sha256::of("stray"));
   std::filesystem::create_directories(std::filesystem::path(stray).parent_path());
   write_file(stray, "left by a crash");
-  const auto report = clean_store(store.index, store.objects, /*in_use=*/false);
+  const auto report = clean_store(store.index, store.objects, /*in_use=*/false, now);
   EXPECT_EQ(report.objects_removed, 2u);
   EXPECT_EQ(report.bytes_freed, 200u);
   EXPECT_FALSE(store.has_file(a));
@@ -160,7 +186,7 @@ TEST(Clean, WhileGoCommandsRunKeepsTheFilesTheyMayReadForAnHour) {
   const std::int64_t now = now_ns();
   const Id recent = store.put("recent", 100, now - kHourNs / 2);
   const Id old = store.put("old", 100, now - kDayNs);
-  const auto report = clean_store(store.index, store.objects, /*in_use=*/true);
+  const auto report = clean_store(store.index, store.objects, /*in_use=*/true, now);
   EXPECT_EQ(report.objects_removed, 2u);
   EXPECT_EQ(report.files_deferred, 1u);
   EXPECT_FALSE(store.has_action("recent"));
@@ -169,6 +195,15 @@ TEST(Clean, WhileGoCommandsRunKeepsTheFilesTheyMayReadForAnHour) {
   // An hour later, the next trim removes it.
   EXPECT_EQ(remove_trashed_files(store.index, store.objects, now_ns() + 2 * kHourNs), 1u);
   EXPECT_FALSE(store.has_file(recent));
+}
+
+TEST(Clean, WhileGoCommandsRunKeepsAnObjectUsedMinutesAgoWhoseRecordedUseIsOverAnHourOld) {
+  StoreFixture store;
+  const std::int64_t now = now_ns();
+  const Id object = hit_by_a_go_command_two_minutes_ago(store, now);
+  const auto report = clean_store(store.index, store.objects, /*in_use=*/true, now + 2 * kMinuteNs);
+  EXPECT_EQ(report.files_deferred, 1u);
+  EXPECT_TRUE(store.has_file(object));  // the go command that hit it may read it
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "store/eviction.h"
 #include "tests/support/store_fixture.h"
 
 namespace gocachefs {
@@ -94,6 +95,30 @@ TEST(Verify, LeavesAFreshFileThatMayBeAPutInFlight) {
   write_file(fresh, "in flight");
   EXPECT_EQ(verify_store(store.index, store.objects, {}).orphan_files, 0u);
   EXPECT_TRUE(std::filesystem::exists(fresh));
+}
+
+// The trash holds files whose rows went but that someone may still read:
+// verify removes only the damaged files it dropped itself.
+TEST(Verify, LeavesTheFilesCleanKeptForRunningGoCommands) {
+  StoreFixture store;
+  const Id recent = store.put("recent", 5000, now_ns());
+  const auto cleaned = clean_store(store.index, store.objects, /*in_use=*/true, now_ns());
+  ASSERT_EQ(cleaned.files_deferred, 1u);
+  const auto report = verify_store(store.index, store.objects, {});
+  EXPECT_EQ(report.orphan_files, 0u);
+  EXPECT_TRUE(store.has_file(recent));  // for the go command that was told its path
+}
+
+TEST(Verify, LeavesTheFilesARunningTrimRemovesAfterItsWait) {
+  StoreFixture store;
+  const std::int64_t now = now_ns();
+  const Id old = store.put("old", 5000, now - 10 * kDayNs);
+  // A trim dropped its row just now and waits before removing the file.
+  ASSERT_EQ(store.index.drop_objects({old}, now - kHourNs).size(), 1u);
+  const auto report = verify_store(store.index, store.objects, {});
+  EXPECT_EQ(report.orphan_files, 0u);
+  EXPECT_TRUE(store.has_file(old));  // a late use may still bring its row back
+  EXPECT_EQ(remove_trashed_files(store.index, store.objects, now_ns() + 1), 1u);  // the trim's wait is over
 }
 
 TEST(Verify, ReportsProgress) {
