@@ -32,6 +32,9 @@
 
 #include "fuse/mount.h"
 #include "src/logging.h"
+#include "store/eviction.h"
+#include "store/index.h"
+#include "store/object_store.h"
 #include "store/sha256.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/dev_fuse_mode.h"
@@ -344,6 +347,89 @@ TEST_F(LazyFsTest, UnmountsWithAFileStillOpen) {
   // The directory can be mounted again.
   ASSERT_EQ(lazy_fs_.mount(mount_dir()), "");
   EXPECT_TRUE(is_fuse(mount_dir()));
+}
+
+// The daemon's side as it stores a fetch (src/remote_fetcher.cpp): into the
+// local store, with its row in the index, where a trim finds it.
+class StoreSource : public ObjectSource {
+ public:
+  explicit StoreSource(const fs::path& store_dir) : objects(store_dir), index(store_dir / "index.sqlite") {}
+
+  void put_on_remote(const std::string& bytes) {
+    std::lock_guard lock(mutex_);
+    remote_[Sha256::of(bytes)] = bytes;
+  }
+
+  FetchResult fetch_whole(const Id& output_id, std::uint64_t size, bool /*ahead*/) override {
+    std::lock_guard lock(mutex_);
+    const std::string& bytes = remote_.at(output_id);
+    auto writer = objects.begin_write(output_id, size);
+    writer->append(bytes.data(), bytes.size());
+    ActionEntry entry{output_id, size, now_ns(), now_ns()};
+    entry.set_stamp(objects.commit(*writer, output_id, size));
+    index.record_put(Sha256::of("action " + to_hex(output_id)), entry);
+    return {.path = objects.path_of(output_id)};
+  }
+
+  static std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  ObjectStore objects;
+  Index index;
+
+ private:
+  std::mutex mutex_;
+  std::map<Id, std::string> remote_;
+};
+
+// A build has a file of the mount open, its object fetched into the store;
+// a trim removes the object (unused for a week, as far as the index knows).
+// The build reads the whole file all the same: the mount holds the object's
+// file open.
+TEST(LazyFsWithTrim, AFileOpenInTheMountReadsWholeAfterATrimRemovedItsObject) {
+  TempDir dir;
+  start_logging(dir / "gocachefs.log", "info");
+  StoreSource source(dir / "store");
+  LazyFs lazy_fs(source, [](pid_t) {});  // after `source`: unmounted first
+  const std::string mount_dir = dir / "mnt";
+  fs::create_directory(mount_dir);
+  if (const std::string error = lazy_fs.mount(mount_dir); !error.empty()) {
+    GTEST_SKIP() << "SKIP: cannot mount FUSE here (" << error << ")";
+  }
+  const std::string bytes = bytes_of(1 << 20, 11);
+  source.put_on_remote(bytes);
+  const LazyObject object = lazy_object(bytes, 4096);
+  ASSERT_TRUE(lazy_fs.add(object));
+  const std::string path = mount_dir + "/" + to_hex(object.output_id);
+
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  std::string some(4096, '\0');
+  ASSERT_EQ(pread(fd, some.data(), some.size(), 512 << 10), 4096);  // beyond the head: fetched
+  EXPECT_EQ(some, bytes.substr(512 << 10, 4096));
+  ASSERT_TRUE(source.objects.stat(object.output_id));
+
+  const std::int64_t a_week_later = StoreSource::now_ns() + 7 * 24 * 3600LL * 1'000'000'000;
+  TrimPolicy policy;
+  policy.unlink_after = std::chrono::nanoseconds(0);  // no go command to wait for
+  const auto report = trim_store(source.index, source.objects, policy, a_week_later);
+  EXPECT_EQ(report.objects_removed, 1u);
+  EXPECT_FALSE(source.objects.stat(object.output_id));  // row and file gone from the store
+
+  // Nothing from the page cache: every byte comes through the mount.
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::string whole(bytes.size(), '\0');
+  std::size_t done = 0;
+  while (done < whole.size()) {
+    const ssize_t n = pread(fd, whole.data() + done, whole.size() - done, static_cast<off_t>(done));
+    ASSERT_GT(n, 0) << "at " << done << ": " << std::strerror(errno);
+    done += static_cast<std::size_t>(n);
+  }
+  EXPECT_TRUE(whole == bytes);
+  EXPECT_TRUE(read_file(path) == bytes);  // opened again while the build holds it
+  close(fd);
 }
 
 TEST_F(LazyFsTest, SaysWhyItCannotMount) {
