@@ -68,14 +68,26 @@ int run_trim(const Flags& flags, bool background) {
   if (background) lower_priority();
   const auto start = std::chrono::steady_clock::now();
   OpenStore store(flags);
-  const auto lock = TrimLock::try_lock(store.settings.store_dir);
+  const auto& dir = store.settings.store_dir;
+  const auto lock = TrimLock::try_lock(dir);
   if (!lock) {
-    if (!background) std::printf("trim: another trim of %s is running\n", store.settings.store_dir.c_str());
+    if (!background) std::printf("trim: another trim of %s is running\n", dir.c_str());
     return 0;
   }
-  if (background && !trim_due(store.settings.store_dir)) return 0;
-  const auto report = trim_store(store.index, store.objects, store.settings.trim, now_ns());
-  mark_trimmed(store.settings.store_dir);
+  if (background && !trim_due(dir)) return 0;
+  // Recorded before trimming: a trim that fails or is killed counts for the
+  // day too, or else every go command would start another one, failing the
+  // same way.
+  mark_trimmed(dir);
+  EvictionReport report;
+  try {
+    report = trim_store(store.index, store.objects, store.settings.trim, now_ns());
+  } catch (const std::exception& e) {
+    spdlog::error("trim{} failed after {:.2f} s: {}; the next one is due in a day", background ? " (background)" : "",
+                  seconds_since(start), e.what());
+    if (!background) std::fprintf(stderr, "gocachefs: trim failed: %s\n", e.what());
+    return 1;
+  }
   const std::string line = "removed " + std::to_string(report.objects_removed) + " objects (" +
                            human_bytes(static_cast<double>(report.bytes_freed)) + ") " +
                            policy_text(store.settings.trim) + "; " + std::to_string(report.objects_kept) +

@@ -1,6 +1,7 @@
 // When the store trims itself: at most once a day, in a process of its own
 // at the lowest priority, started by a go command's gocachefs, which never
-// waits for it. <store>/trim.stamp's mtime says when the last trim ran;
+// waits for it. <store>/trim.stamp's mtime says when the last trim started
+// (one that failed or was killed counts too: the log says why);
 // <store>/trim.lock lets one trim run at a time.
 #pragma once
 
@@ -31,7 +32,7 @@ class TrimLock {
 
 // Whether the last trim is a day old (or there is no record of one).
 bool trim_due(const std::filesystem::path& store_dir);
-// Records that a trim ran now.
+// Records that a trim starts now.
 void mark_trimmed(const std::filesystem::path& store_dir);
 
 }  // namespace gocachefs
