@@ -57,6 +57,8 @@ install_tool() {  # name module@version
     echo "setup: WARNING: the tests that need $1 will be skipped" >&2
 }
 install_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+# MinIO's client, for a user with a policy of its own (tests/e2e/minio_user_test.cpp).
+install_tool mc github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9
 install_tool bazel-remote github.com/buchgr/bazel-remote/v2@v2.6.1
 # IMDSv2 for the S3 credential tests (tests/remote/aws_credentials_servers_test.cpp).
 install_tool ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock@v1.13.0 ./cmd/ec2-metadata-mock
