@@ -63,7 +63,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         asked = self.asked_range() if current.startswith("range_") and self.command == "GET" else None
         upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        # The client's Host goes on: a server that hands out URLs on the host
+        # it was called at (the GitHub Actions cache emulator) then keeps the
+        # client behind this proxy.
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         if asked:
             headers.pop("Range", None)  # the whole entry, to cut the wrong piece from
         upstream.request(self.command, UPSTREAM.path + self.path, body=body, headers=headers)
@@ -107,7 +110,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_PUT = do_HEAD = do_DELETE = forward
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -178,6 +178,25 @@ void DaemonClient::give_back(std::unique_ptr<LineConnection> connection) {
   idle_.push_back(std::move(connection));
 }
 
+void DaemonClient::tell_notices(const json& reply) {
+  for (const auto& notice : reply.value("notices", json::array())) {
+    const std::string text = notice.get<std::string>();
+    spdlog::error("{}", text);
+    std::fprintf(stderr, "gocachefs: %s\n", text.c_str());
+  }
+}
+
+DaemonClient::~DaemonClient() {
+  // A fetch that failed after this go command's last get (the linker reads
+  // last) is said on its terminal, next to the tool's error, rather than on
+  // the next go command's.
+  if (unavailable_) return;
+  auto connection = connect(/*may_start=*/false);
+  if (connection && connection->send({{"op", "status"}})) {
+    if (const auto reply = connection->receive(1000)) tell_notices(*reply);
+  }
+}
+
 std::optional<json> DaemonClient::call(const json& request) {
   if (unavailable_) return std::nullopt;
   // A connection can break when the daemon leaves or is killed: try a fresh
@@ -187,11 +206,7 @@ std::optional<json> DaemonClient::call(const json& request) {
     if (!connection) return std::nullopt;
     if (connection->send(request)) {
       if (auto reply = connection->receive()) {
-        for (const auto& notice : reply->value("notices", json::array())) {
-          const std::string text = notice.get<std::string>();
-          spdlog::error("{}", text);
-          std::fprintf(stderr, "gocachefs: %s\n", text.c_str());
-        }
+        tell_notices(*reply);
         give_back(std::move(connection));
         return reply;
       }

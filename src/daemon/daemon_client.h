@@ -24,6 +24,8 @@ namespace gocachefs {
 class DaemonClient : public LazyRemote {
  public:
   explicit DaemonClient(Settings settings);
+  // Asks a running daemon once more for its notices (see tell_notices).
+  ~DaemonClient() override;
 
   Outcome get(const Id& action_id, CacheHit& hit) override;
   void uploads_queued() override;
@@ -33,6 +35,9 @@ class DaemonClient : public LazyRemote {
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);
+  // Says on the go command's terminal what the daemon, which has none, noted
+  // since its last answer (objects whose fetch failed).
+  static void tell_notices(const nlohmann::json& reply);
   // An idle connection, else a new one (starting the daemon if allowed).
   std::unique_ptr<LineConnection> connect(bool may_start);
   void give_back(std::unique_ptr<LineConnection> connection);

@@ -119,8 +119,11 @@ FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size, bool 
     }
   }
   if (!stamp) {
+    // Said on the go command's terminal (the tool's own error, as "malformed
+    // archive", does not say why), and the action is a miss from now on.
     const std::string error = "object " + to_hex(output_id) + " could not be fetched from " + remote_.describe() +
-                              "; the build that needs it fails once, and the next one rebuilds it";
+                              " after its action was answered from the lazy mount; the tool that reads it fails "
+                              "in this build, and the next go command rebuilds it";
     std::lock_guard lock(mutex_);
     failures_.push_back(error);
     return {"", error};

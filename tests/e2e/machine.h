@@ -49,8 +49,9 @@ class Machine {
     overrides["GOFLAGS"] = "-mod=mod";
     overrides["CGO_ENABLED"] = "1";
     overrides["GOENV"] = "off";
-    // Eager fetches: what these tests are about (tests/e2e/lazy_test.cpp has the lazy mount).
-    overrides["GOCACHEFS_LAZY"] = "off";
+    // Eager fetches unless the machine's environment says otherwise: what
+    // most of these tests are about (tests/e2e/lazy_test.cpp has the lazy mount).
+    if (!env_.contains("GOCACHEFS_LAZY")) overrides["GOCACHEFS_LAZY"] = "off";
     // Per-action fetches: packs are tested in tests/e2e/pack_test.cpp.
     overrides["GOCACHEFS_PACKS"] = "off";
     for (const auto& [k, v] : extra) overrides[k] = v;
