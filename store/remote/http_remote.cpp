@@ -92,12 +92,18 @@ std::size_t on_fetch_data(char* data, std::size_t size, std::size_t count, void*
         return 0;
       }
     }
-    if (state->range_delivered + n > *state->range_allowed) {
-      state->range_error = "HTTP 206 longer than the range asked";
+    // Bytes beyond what the Content-Range says are not the range: as with a
+    // server that ignores Range, they are dropped and the fetch stops once
+    // the range is in hand (what it holds is checked by hash later).
+    const std::size_t take = std::min<std::uint64_t>(n, *state->range_allowed - state->range_delivered);
+    state->range_delivered += take;
+    if (take > 0 && !deliver(state, data, take)) return 0;
+    if (take < n) {
+      spdlog::debug("an HTTP 206 longer than its Content-Range: the bytes beyond it are dropped");
+      state->range_done = true;
       return 0;
     }
-    state->range_delivered += n;
-    return deliver(state, data, n) ? n : 0;
+    return n;
   }
   if (state->range) {
     const std::uint64_t start = state->position;

@@ -213,14 +213,18 @@ TEST_P(HostileRemoteTest, PlantedEntriesAreMissesAndNeverWrongBytes) {
     const std::string log = final_log(reader);
     EXPECT_EQ(lines_with(log, "refused: the record of another action"), 1) << log;
     EXPECT_EQ(lines_with(log, "declares an object larger than --max-object-size"), 1) << log;
-    if (!lazy()) EXPECT_EQ(lines_with(log, "decodes to more than the 50331648 bytes"), 1) << log;
+    if (!lazy()) {
+      EXPECT_EQ(lines_with(log, "decodes to more than the 50331648 bytes"), 1) << log;
+    }
     EXPECT_EQ(lines_with(log, "not signed"), 0) << "no key: unsigned records are read as before";
     const std::string stats = run_command({GOCACHEFS_BINARY, "stats", "--dir", reader.store()}).out;
     // Counted per get (cmd/go may ask for an action twice); logged once per kind.
     std::smatch refused;
     ASSERT_TRUE(std::regex_search(stats, refused, std::regex(R"(refused:  (\d+) remote records and 0 packs)"))) << stats;
     EXPECT_GE(std::stoi(refused[1].str()), 3) << stats;
-    if (!lazy()) EXPECT_NE(stats.find("1 objects too large or with no room"), std::string::npos) << stats;
+    if (!lazy()) {
+      EXPECT_NE(stats.find("1 objects too large or with no room"), std::string::npos) << stats;
+    }
     expect_true_objects(reader);
   }
   // 3. Wrongly signed, naming another action's object: without a key this
@@ -402,7 +406,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, HostileRemoteTest, ::testing::Values("eager", "l
 // the next job's linker gets each archive by a range request of the pack
 // (as in GhaTest.WhatAJobLeftColdIsReadByRangeWhenATooWantsIt), here through
 // scripts/fault_proxy.py answering every range with the rest of the blob.
-TEST(HostileRangeTest, A206LongerThanAskedIsNeverAWrongByteAndLaterGoCommandsAreGreen) {
+TEST(HostileRangeTest, A206LongerThanAskedIsNeverAWrongByteNorAFailedBuild) {
   if (!fuse_usable()) GTEST_SKIP() << "SKIPPED: the lazy mount's range reads are NOT tested here: no usable FUSE";
   std::string why;
   const auto emulator = TestServer::start("gha", {}, &why);
@@ -417,7 +421,7 @@ TEST(HostileRangeTest, A206LongerThanAskedIsNeverAWrongByteAndLaterGoCommandsAre
     return Environment{{"ACTIONS_RESULTS_URL", service_url}, {"ACTIONS_RUNTIME_TOKEN", emulator->get("token")},
                        {"GITHUB_ACTIONS", "true"}, {"GITHUB_EVENT_PATH", event.path() + "/event.json"},
                        {"CI", "true"}, {"GITHUB_REF_NAME", "main"}, {"GOCACHEFS_PACKS", "auto"},
-                       {"GOCACHEFS_LAZY", lazy}, {"GOCACHEFS_DAEMON_IDLE", "60"}};
+                       {"GOCACHEFS_LAZY", lazy}, {"GOCACHEFS_DAEMON_IDLE", "60"}, {"GOCACHEFS_LOG_LEVEL", "debug"}};
   };
   // The library packages only: a cached build of them reads only heads.
   const std::vector<std::string> build_libraries = {"build", "./internal/..."};
@@ -438,30 +442,17 @@ TEST(HostileRangeTest, A206LongerThanAskedIsNeverAWrongByteAndLaterGoCommandsAre
   proxy->set_fault("range_long");
   const TempDir out;
   const std::vector<std::string> link = {"build", "-o", out.path() + "/", "./cmd/sample"};
-  // Today, lazily on gha://: each range answer is refused ("206 longer than
-  // the range asked"), the objects the linker wanted cannot be had (a store
-  // of packs only has no cas/ entry per object), so the link fails, with a
-  // line per object naming it and the remote. Each go command after it
-  // rebuilds what failed before; the remote still lying, the next link may
-  // want objects not tried yet: the build is green once every object it
-  // links was tried once.
+  // The linker's reads of cold bodies come by range through the proxy, each
+  // answered with more than asked: the bytes beyond the Content-Range are
+  // dropped, and what is kept is checked by hash as always.
   const auto linked = m.go(link, SAMPLE_MODULE_DIR, job_env("on", proxy->url()));
-  EXPECT_NE(linked.exit_code, 0) << "the link read every object by range, through a proxy answering too long?";
-  EXPECT_GT(gocachefs_lines(linked.err), 0) << linked.err;
-  for (const auto& line : lines_of(linked.err)) {
-    if (!line.starts_with("gocachefs:")) continue;
-    EXPECT_NE(line.find("could not be fetched from gha://"), std::string::npos) << line;
-  }
-  int go_commands = 1;
-  for (bool green = linked.exit_code == 0; !green && go_commands < 6; ++go_commands) {
-    green = m.go(link, SAMPLE_MODULE_DIR, job_env("on", proxy->url())).exit_code == 0;
-    if (green) std::printf("[ outcome  ] green at go command %d with every range answered too long\n", go_commands + 1);
-  }
-  EXPECT_EQ(run_command({out.path() + "/sample"}).exit_code, 0) << "never green while the remote answers too long";
+  expect_success(linked, "the link, every range answered too long");
+  EXPECT_EQ(gocachefs_lines(linked.err), 0) << linked.err;
+  EXPECT_EQ(run_command({out.path() + "/sample"}).exit_code, 0);
   proxy->set_fault("pass");
   run_command({GOCACHEFS_BINARY, "stop", "--dir", m.store()});
-  const std::string log = m.log();
-  EXPECT_NE(log.find("HTTP 206 longer than the range asked"), std::string::npos) << log;
+  EXPECT_NE(m.log().find("an HTTP 206 longer than its Content-Range"), std::string::npos)
+      << "no range was answered too long: the test tests nothing";
   m.expect_only_verified_objects();
 }
 
