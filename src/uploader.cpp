@@ -204,6 +204,7 @@ RemoteResult Uploader::upload(const Id& action_id) {
     const RemoteResult sent = remote_.store_file("cas/" + to_hex(entry->output_id), object.file(), object.encoding());
     if (!sent.ok()) return sent;
     bytes_sent_ += object.stored_size();
+    record.stored_size = object.stored_size();
   }
   const std::string encoded = encode_action_record(action_id, record, signing_keys_.get());
   const RemoteResult sent = remote_.store_bytes("ac/" + to_hex(action_id), encoded);

@@ -73,6 +73,10 @@ std::string record_signed_content(const Id& action_id, const ActionRecord& recor
   put_u64(message, static_cast<std::uint64_t>(record.put_time_ns));
   put_u64(message, record.inline_bytes.size());
   put_id(message, Sha256::of(record.inline_bytes));
+  if (record.stored_size != 0) {  // records written before it was said sign without it
+    message += "stored\n";        // no key id holds a newline
+    put_u64(message, record.stored_size);
+  }
   message += key_id;  // last: its length is what remains
   return message;
 }
@@ -89,6 +93,7 @@ std::string encode_action_record(const Id& action_id, const ActionRecord& record
               {"put_time_ns", record.put_time_ns},
               {"inline_size", body.size()}};
   if (frame) header["inline_zstd"] = true;
+  if (record.stored_size != 0) header["stored_size"] = record.stored_size;
   if (!record.inlines_whole_object()) header["head_sha256"] = to_hex(Sha256::of(record.inline_bytes));
   if (keys) {
     const Signature signature = keys->sign(record_signed_content(action_id, record, keys->signer_id()));
@@ -153,6 +158,11 @@ std::optional<ActionRecord> decode_action_record(std::string_view bytes, const I
     if (id_from_hex(head_sha256->get<std::string>()) != Sha256::of(*inline_bytes)) return malformed();
   }
   ActionRecord record{*id, *size, *put_time, std::move(*inline_bytes)};
+  if (j.contains("stored_size")) {
+    const auto stored_size = integer_field<std::uint64_t>(j, "stored_size");
+    if (!stored_size || *stored_size == 0) return malformed();
+    record.stored_size = *stored_size;
+  }
   if (trust.keys) {
     const Signature signature{string_field(j, "key_id"), string_field(j, "sig")};
     switch (trust.keys->verify(signature, record_signed_content(action_id, record, signature.key_id))) {

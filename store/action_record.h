@@ -21,6 +21,10 @@ struct ActionRecord {
   std::uint64_t size = 0;
   std::int64_t put_time_ns = 0;
   std::string inline_bytes;  // a prefix of the object, or all of it
+  // The length of the object's cas/ entry as its writer stored it (0: not
+  // said: carried whole, or an older writer). The lazy mount answers from
+  // the remote only when the entry there is still that long.
+  std::uint64_t stored_size = 0;
 
   bool inlines_whole_object() const { return inline_bytes.size() == size; }
 };

@@ -65,7 +65,22 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
     if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
     return std::nullopt;
   }
+  if (!entry_as_written(*record, exists.length)) {
+    // Once answered from the mount, a bad entry can only fail the build that
+    // reads it; fetched now, it is checked first and at worst a miss.
+    spdlog::debug("lazy: {} is fetched before it is answered: its cas/ entry is {} bytes, its record says {}",
+                  to_hex(record->output_id), exists.length ? std::to_string(*exists.length) : "of unknown length",
+                  record->stored_size ? std::to_string(record->stored_size) : "nothing");
+    stamp = fetcher_.fetch_object(*record);
+    if (!stamp || !fetcher_.record(action_id, *record, *stamp)) return std::nullopt;
+    return LazyHit{entry, objects_.path_of(record->output_id), false};
+  }
   return answer_from_mount(action_id, *record);
+}
+
+bool LazyGets::entry_as_written(const ActionRecord& record, std::optional<std::uint64_t> length) {
+  // bazel-remote tells the decoded length of an entry it keeps compressed.
+  return record.stored_size != 0 && length && (*length == record.stored_size || *length == record.size);
 }
 
 std::optional<LazyHit> LazyGets::answer_from_mount(const Id& action_id, const ActionRecord& record) {

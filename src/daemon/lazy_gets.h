@@ -65,6 +65,9 @@ class LazyGets : public ObjectSource {
   RemoteFetcher& fetcher_;
   std::optional<LazyHit> hit_from_pack(const Id& action_id, const PackCovered& covered);
   std::optional<LazyHit> answer_from_mount(const Id& action_id, const ActionRecord& record);
+  // Whether the remote's cas/ entry, `length` long by its HEAD, is as long as
+  // the record says it was written: only then is it answered from the mount.
+  static bool entry_as_written(const ActionRecord& record, std::optional<std::uint64_t> length);
 
   std::filesystem::path mount_dir_;
   LazyFs* fs_ = nullptr;

@@ -78,7 +78,7 @@ RemoteResult FileRemote::fetch_range(const std::string& key, ByteRange range, co
 RemoteResult FileRemote::exists(const std::string& key) {
   const auto path = root_ / key;
   struct stat st {};
-  if (stat(path.c_str(), &st) == 0) return {};
+  if (stat(path.c_str(), &st) == 0) return {.length = static_cast<std::uint64_t>(st.st_size)};
   if (errno == ENOENT) return {RemoteResult::kNotFound, ""};
   return errno_failure("looking for " + path.string());
 }

@@ -320,6 +320,11 @@ RemoteResult HttpRemote::exists(const std::string& key) {
   curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);  // HEAD
   RemoteResult result = perform(handle, key, "HEAD", header_list_, nullptr);
   const long code = response_code(handle);
+  curl_off_t length = -1;
+  if (result.ok() && curl_easy_getinfo(handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+      length >= 0) {
+    result.length = static_cast<std::uint64_t>(length);
+  }
   release(handle);
   // A HEAD has no body to say why S3 refused it (a missing key, or refused
   // credentials): a one-byte GET does.

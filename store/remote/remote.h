@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@ struct RemoteResult {
   };
   Status status = kOk;
   std::string error;  // for all but kOk and kNotFound; never holds secrets
+  std::optional<std::uint64_t> length;  // exists(): the entry's length, when the remote says
 
   bool ok() const { return status == kOk; }
   static RemoteResult failed(std::string error) { return {kFailed, std::move(error)}; }

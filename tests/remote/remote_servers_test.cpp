@@ -151,6 +151,8 @@ TEST_P(RemoteServerTest, ExistsAnswersWithoutTheBody) {
   ASSERT_TRUE(remote().store_bytes(key, bytes).ok());
   const RemoteResult there = remote().exists(key);
   EXPECT_TRUE(there.ok()) << there.error;
+  // Its length, which the lazy mount compares with the record's.
+  EXPECT_EQ(there.length, bytes.size());
   EXPECT_EQ(remote().exists(cas_key(random_bytes(10, 5))).status, RemoteResult::kNotFound);
 }
 

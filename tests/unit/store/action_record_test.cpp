@@ -239,6 +239,28 @@ TEST(ActionRecordTest, WithAKeyOnlyValidlySignedRecordsAreRead) {
   }
 }
 
+// The length of the cas/ entry as written travels with the record, signed:
+// the lazy mount compares it with what the remote holds before it answers.
+TEST(ActionRecordTest, TheStoredSizeOfItsEntryIsCarriedAndSigned) {
+  const auto team = keys("team " + std::string(40, 'n'));
+  ActionRecord record = sample(std::string(kInlinePrefixLimit, 'h'), 1 << 20);
+  record.stored_size = 12345;
+  const std::string signed_record = encode_action_record(kAction, record, team.get());
+  const auto decoded = decode_action_record(signed_record, kAction, RemoteTrust{team});
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->stored_size, 12345u);
+  EXPECT_EQ(decode_action_record(encode_action_record(kAction, sample("small", 5)), kAction)->stored_size, 0u);
+
+  const std::size_t newline = signed_record.find('\n');
+  auto header = nlohmann::json::parse(signed_record.substr(0, newline));
+  header["stored_size"] = 54321;  // a swapped entry's length, written in by someone without the key
+  RecordProblem why = RecordProblem::kNone;
+  EXPECT_FALSE(decode_action_record(header.dump() + signed_record.substr(newline), kAction, RemoteTrust{team}, &why));
+  EXPECT_EQ(why, RecordProblem::kBadSignature);
+  header["stored_size"] = "many";
+  EXPECT_FALSE(decode_action_record(header.dump() + signed_record.substr(newline), kAction));
+}
+
 TEST(ActionRecordTest, AnObjectOverTheMaximumSizeIsRefused) {
   const std::string encoded = encode_action_record(kAction, sample("first bytes", 200ULL << 30));
   RecordProblem problem;

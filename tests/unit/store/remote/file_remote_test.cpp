@@ -67,6 +67,7 @@ TEST_F(FileRemoteTest, StoreFileAndRanges) {
 TEST_F(FileRemoteTest, ExistsWithoutReading) {
   ASSERT_TRUE(remote.store_bytes("cas/there", "bytes").ok());
   EXPECT_TRUE(remote.exists("cas/there").ok());
+  EXPECT_EQ(remote.exists("cas/there").length, 5u);
   EXPECT_EQ(remote.exists("cas/absent").status, RemoteResult::kNotFound);
 }
 
