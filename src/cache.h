@@ -73,6 +73,10 @@ class LazyRemote {
   virtual void warm(const std::vector<std::string>& keys) = 0;
   // Has the daemon, if one is up, write what its mount saw to the index.
   virtual void flush() = 0;
+  // Says on this go command's terminal what the daemon could not fetch for
+  // its tools: the linker reads after the last get, so this is asked at
+  // close, while cmd/go still waits (and writes its own stderr).
+  virtual void tell_failures() = 0;
 };
 
 class PackReplay;
@@ -124,6 +128,11 @@ class Cache {
   // its streams (the next go command of the job finds everything stored),
   // and this job's pack is written when the settings say so.
   void finish_warming();
+  // Before answering close: fetches the lazy mount could not make for this
+  // go command's tools, said on its terminal.
+  void tell_lazy_failures() {
+    if (lazy_) lazy_->tell_failures();
+  }
 
   // Requests this go command was answered with an error (counted in stats).
   void count_request_errors(std::int64_t n) { request_errors_ += n; }

@@ -77,6 +77,7 @@ void Session::serve() {
       pool_.wait_idle();
       cache_->finish_uploads();
       cache_->finish_warming();  // cmd/go kills us once close is answered
+      cache_->tell_lazy_failures();
       reply(Response{.id = request.id});
       // cmd/go waits for our stdout to close, not for us to exit: let it go
       // before the bookkeeping.

@@ -186,10 +186,7 @@ void DaemonClient::tell_notices(const json& reply) {
   }
 }
 
-DaemonClient::~DaemonClient() {
-  // A fetch that failed after this go command's last get (the linker reads
-  // last) is said on its terminal, next to the tool's error, rather than on
-  // the next go command's.
+void DaemonClient::tell_failures() {
   if (unavailable_) return;
   auto connection = connect(/*may_start=*/false);
   if (connection && connection->send({{"op", "status"}})) {

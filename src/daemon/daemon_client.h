@@ -24,14 +24,13 @@ namespace gocachefs {
 class DaemonClient : public LazyRemote {
  public:
   explicit DaemonClient(Settings settings);
-  // Asks a running daemon once more for its notices (see tell_notices).
-  ~DaemonClient() override;
 
   Outcome get(const Id& action_id, CacheHit& hit) override;
   void uploads_queued() override;
   bool sends_backlog() override;
   void warm(const std::vector<std::string>& keys) override;
   void flush() override;
+  void tell_failures() override;
 
  private:
   std::optional<nlohmann::json> call(const nlohmann::json& request);
