@@ -53,29 +53,25 @@ std::optional<LazyHit> LazyGets::get(const Id& action_id) {
   ActionEntry entry{record->output_id, record->size, record->put_time_ns};
   auto stamp = fetcher_.local_object(*record);
   if (!stamp && record->inlines_whole_object()) stamp = fetcher_.fetch_object(*record);
-  if (stamp) {
-    if (!fetcher_.record(action_id, *record, *stamp)) return std::nullopt;
-    return LazyHit{entry, objects_.path_of(record->output_id), false};
-  }
-  if (fs_->failed(record->output_id)) return std::nullopt;
-  // Known to exist on the remote now: a record proves nothing of cas/.
-  const std::string key = "cas/" + to_hex(record->output_id);
-  const RemoteResult exists = remote_.exists(key);
-  if (!exists.ok()) {
-    if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
-    return std::nullopt;
-  }
-  if (!entry_as_written(*record, exists.length)) {
+  if (!stamp) {
+    if (fs_->failed(record->output_id)) return std::nullopt;
+    // Known to exist on the remote now: a record proves nothing of cas/.
+    const RemoteResult exists = remote_.exists("cas/" + to_hex(record->output_id));
+    if (!exists.ok()) {
+      if (exists.status != RemoteResult::kNotFound) health_.failed(exists);
+      return std::nullopt;
+    }
+    if (entry_as_written(*record, exists.length)) return answer_from_mount(action_id, *record);
     // Once answered from the mount, a bad entry can only fail the build that
     // reads it; fetched now, it is checked first and at worst a miss.
     spdlog::debug("lazy: {} is fetched before it is answered: its cas/ entry is {} bytes, its record says {}",
                   to_hex(record->output_id), exists.length ? std::to_string(*exists.length) : "of unknown length",
                   record->stored_size ? std::to_string(record->stored_size) : "nothing");
     stamp = fetcher_.fetch_object(*record);
-    if (!stamp || !fetcher_.record(action_id, *record, *stamp)) return std::nullopt;
-    return LazyHit{entry, objects_.path_of(record->output_id), false};
+    if (!stamp) return std::nullopt;
   }
-  return answer_from_mount(action_id, *record);
+  if (!fetcher_.record(action_id, *record, *stamp)) return std::nullopt;
+  return LazyHit{entry, objects_.path_of(record->output_id), false};
 }
 
 bool LazyGets::entry_as_written(const ActionRecord& record, std::optional<std::uint64_t> length) {
