@@ -404,6 +404,21 @@ void Index::record_put(const Id& action_id, const ActionEntry& entry, bool queue
   std::lock_guard lock(mutex_);
   with_repair([&] {
     in_write_transaction([&] {
+      // Before the action is written: a put of what the action already names
+      // is on the remote (its row came from there, or its own upload is
+      // queued or done) and is not sent again. cmd/go puts every link's
+      // "link-stdout" after the link, hit or not: a warmed job would send
+      // them all anew.
+      if (queue_upload) {
+        Statement(db_,
+                  "INSERT INTO uploads (action_id, not_before_ns) SELECT ?1, 0 WHERE NOT EXISTS "
+                  "(SELECT 1 FROM actions WHERE action_id = ?1 AND output_id = ?2 AND size = ?3) "
+                  "ON CONFLICT (action_id) DO UPDATE SET attempts = 0, not_before_ns = 0, leased_until_ns = 0")
+            .bind(1, action_id)
+            .bind(2, entry.output_id)
+            .bind(3, static_cast<std::int64_t>(entry.size))
+            .run();
+      }
       upsert_action_->bind(1, action_id)
           .bind(2, entry.output_id)
           .bind(3, static_cast<std::int64_t>(entry.size))
@@ -417,13 +432,6 @@ void Index::record_put(const Id& action_id, const ActionEntry& entry, bool queue
           .bind(4, entry.mtime_ns)
           .bind(5, entry.ctime_ns)
           .run();
-      if (queue_upload) {
-        Statement(db_,
-                  "INSERT INTO uploads (action_id, not_before_ns) VALUES (?, 0) "
-                  "ON CONFLICT (action_id) DO UPDATE SET attempts = 0, not_before_ns = 0, leased_until_ns = 0")
-            .bind(1, action_id)
-            .run();
-      }
     });
   });
 }

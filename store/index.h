@@ -111,7 +111,8 @@ class Index {
 
   std::optional<ActionEntry> lookup(const Id& action_id);
   // Records the action; with `queue_upload` it is also queued for the remote,
-  // in the same transaction.
+  // in the same transaction, unless the action names that object already
+  // (then the remote has it: it came from there, or went or goes there).
   // The entry's stamp is recorded for its object.
   void record_put(const Id& action_id, const ActionEntry& entry, bool queue_upload = false);
   // The stamp recorded for an object, if it is indexed.

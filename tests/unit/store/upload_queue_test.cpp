@@ -30,6 +30,26 @@ class UploadQueueTest : public ::testing::Test {
   Index index{dir / "index.sqlite"};
 };
 
+// cmd/go puts each link's "link-stdout" after every link: on a machine
+// warmed from the remote, the same action and object again.
+TEST_F(UploadQueueTest, APutOfWhatTheActionAlreadyNamesIsNotSentAgain) {
+  const ActionEntry entry{Sha256::of("empty"), 0, kNow};
+  index.record_put(Sha256::of("fetched"), entry);  // from the remote: not queued
+  index.record_put(Sha256::of("fetched"), entry, true);
+  EXPECT_EQ(index.pending_uploads(), 0u);
+
+  queue(index, "sent");
+  ASSERT_EQ(claim(index, kNow), std::vector<Id>{Sha256::of("sent")});
+  index.finish_upload(Sha256::of("sent"));
+  queue(index, "sent");
+  EXPECT_EQ(index.pending_uploads(), 0u) << "on the remote already";
+
+  // Another object, or the same name with another size, is sent.
+  index.record_put(Sha256::of("fetched"), ActionEntry{Sha256::of("other"), 0, kNow}, true);
+  index.record_put(Sha256::of("sent"), ActionEntry{Sha256::of("object of sent"), 11, kNow}, true);
+  EXPECT_EQ(index.pending_uploads(), 2u);
+}
+
 TEST_F(UploadQueueTest, AClaimLeasesUntilTheLeaseEnds) {
   queue(index, "a");
   EXPECT_EQ(claim(index, kNow), std::vector<Id>{Sha256::of("a")});
