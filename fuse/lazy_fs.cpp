@@ -339,23 +339,24 @@ bool LazyFs::fetch_ahead(const Id& output_id) {
   if (!inode || !std::holds_alternative<NotFetched>(table_.state(*inode))) return false;
   // Not behind a fetch in flight: this thread would only wait for it.
   const LazyObject& object = *table_.object(*inode);
-  const auto fd = fetches_.run_unless_running(*inode, [&] { return fetch(*inode, object, /*ahead=*/true); });
+  if (source_.arriving(output_id)) return false;
+  const auto fd = fetches_.run_unless_running(*inode, [&] { return fetch(*inode, object); });
   return fd && *fd >= 0;
 }
 
 int LazyFs::local_file(Inode inode, const LazyObject& object) {
   if (const int fd = opened_file(inode); fd >= 0) return fd;
-  return fetches_.run(inode, [&] { return fetch(inode, object, /*ahead=*/false); });
+  return fetches_.run(inode, [&] { return fetch(inode, object); });
 }
 
-int LazyFs::fetch(Inode inode, const LazyObject& object, bool ahead) {
+int LazyFs::fetch(Inode inode, const LazyObject& object) {
   // A flight that ended just before this one began has settled it already.
   if (const int fd = opened_file(inode); fd >= 0) return fd;
   if (std::holds_alternative<FetchFailed>(table_.state(inode))) return -1;
 
   FetchResult result;
   try {
-    result = source_.fetch_whole(object.output_id, object.size, ahead);
+    result = source_.fetch_whole(object.output_id, object.size);
   } catch (const std::exception& e) {  // must not unwind through libfuse
     result.error = e.what();
   }

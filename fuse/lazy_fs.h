@@ -56,7 +56,8 @@ class LazyFs {
   // holding a lock that the ObjectSource takes (see lazy_fs.cpp).
   std::optional<Inode> add(const LazyObject& object);
   // Fetches the object now, as a read beyond its head would, unless it is
-  // fetched or has failed: for reading ahead of a process that will read it.
+  // fetched, has failed or is arriving (ObjectSource::arriving): for reading
+  // ahead of a process that will read it.
   // Blocking; a read that needs the object meanwhile waits for this fetch.
   // Whether this call fetched it.
   bool fetch_ahead(const Id& output_id);
@@ -72,7 +73,7 @@ class LazyFs {
   // The fd of the object's verified local copy, fetching it on first use;
   // -1 when the object has failed.
   int local_file(Inode inode, const LazyObject& object);
-  int fetch(Inode inode, const LazyObject& object, bool ahead);
+  int fetch(Inode inode, const LazyObject& object);
   int opened_file(Inode inode) const;
 
   ObjectSource& source_;

@@ -40,7 +40,7 @@ std::string fusermount3_path() {
 // Never called: the probe's mount has no objects to read.
 class NoObjects : public ObjectSource {
  public:
-  FetchResult fetch_whole(const Id&, std::uint64_t, bool) override { return {.error = "no objects"}; }
+  FetchResult fetch_whole(const Id&, std::uint64_t) override { return {.error = "no objects"}; }
 };
 
 // Runs `fusermount3 -u -z dir` with its output discarded; its exit code.

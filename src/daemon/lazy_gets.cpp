@@ -104,18 +104,18 @@ std::optional<LazyHit> LazyGets::hit_from_pack(const Id& action_id, const PackCo
   return std::nullopt;
 }
 
-FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size, bool ahead) {
+bool LazyGets::arriving(const Id& output_id) { return replay_ && replay_->arriving(output_id); }
+
+FetchResult LazyGets::fetch_whole(const Id& output_id, std::uint64_t size) {
   const ActionRecord wanted{output_id, size, 0, ""};
   auto pause = kRetryPause;
   {
     std::lock_guard lock(mutex_);
     reads_.push_back(output_id);
   }
-  // From the pack streaming in: soon, for a reader waiting now; whenever it
-  // comes, for a read ahead (fetching it apart would send its bytes twice).
-  std::optional<ObjectStamp> stamp =
-      replay_ ? replay_->wait_for(output_id, ahead ? PackReplay::Wait::kUntilItComes : PackReplay::Wait::kIfSoon)
-              : std::nullopt;
+  // From the pack streaming in, when it comes soon (a read ahead leaves such
+  // objects to the stream: see arriving).
+  std::optional<ObjectStamp> stamp = replay_ ? replay_->wait_for(output_id) : std::nullopt;
   // Else on its own: from cas/, or from its pack by range where a store
   // holds packs only. A remote known to be down (its breaker open) is not
   // tried again.

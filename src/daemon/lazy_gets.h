@@ -46,7 +46,8 @@ class LazyGets : public ObjectSource {
   void use_packs(PackReplay& replay) { replay_ = &replay; }
 
   std::optional<LazyHit> get(const Id& action_id);
-  FetchResult fetch_whole(const Id& output_id, std::uint64_t size, bool ahead) override;
+  FetchResult fetch_whole(const Id& output_id, std::uint64_t size) override;
+  bool arriving(const Id& output_id) override;
 
   // Why objects failed since the last call: for the next client's terminal.
   std::vector<std::string> take_failures();

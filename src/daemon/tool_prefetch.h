@@ -6,7 +6,9 @@
 // it will read;
 // fetching those in parallel at once turns hundreds of round trips in a row
 // into a few. Reads that the tool makes meanwhile join these fetches (LazyFs
-// fetches each object once), so demand is never queued behind read-ahead.
+// fetches each object once), so demand is never queued behind read-ahead;
+// objects a pack's stream brings are left to it (a reader that wants one
+// before the stream gets there fetches it apart, at once).
 #pragma once
 
 #include <sys/types.h>

@@ -583,6 +583,15 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) 
   }
 }
 
+bool PackReplay::arriving(const Id& output_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = objects_by_id_.find(output_id);
+  if (it == objects_by_id_.end()) return false;
+  const Object& object = it->second;
+  return object.state == Object::State::kPending && object.in_stream && !streams_[object.pack]->done && !abandoned_ &&
+         !stopping_;
+}
+
 std::optional<ObjectStamp> PackReplay::fetch_from_pack(const Id& output_id) {
   // The frames that hold the object, and every object they hold whole that
   // is not stored yet (its neighbours come in the same bytes: the next read

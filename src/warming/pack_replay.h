@@ -109,6 +109,8 @@ class PackReplay {
   // caller fetches it on its own).
   enum class Wait { kIfSoon, kUntilItComes };
   std::optional<ObjectStamp> wait_for(const Id& output_id, Wait wait = Wait::kIfSoon);
+  // Whether a stream still moving will bring the object (not stored yet).
+  bool arriving(const Id& output_id) const;
   // Reads one object's body from its pack by a range request (the pack's
   // frames section says where it lies) and stores it, verified: an object
   // far down the stream, or cold (a lazy stream stops before those). Empty

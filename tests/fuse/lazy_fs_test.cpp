@@ -81,8 +81,16 @@ class FakeSource : public ObjectSource {
     std::lock_guard lock(mutex_);
     delay_ = delay;
   }
+  void set_arriving(bool arriving) {
+    std::lock_guard lock(mutex_);
+    arriving_ = arriving;
+  }
+  bool arriving(const Id& /*output_id*/) override {
+    std::lock_guard lock(mutex_);
+    return arriving_;
+  }
 
-  FetchResult fetch_whole(const Id& output_id, std::uint64_t size, bool /*ahead*/) override {
+  FetchResult fetch_whole(const Id& output_id, std::uint64_t size) override {
     ++calls;
     std::unique_lock lock(mutex_);
     const auto delay = delay_;
@@ -105,6 +113,7 @@ class FakeSource : public ObjectSource {
   std::map<Id, std::string> objects_;
   std::string error_;
   std::chrono::milliseconds delay_{0};
+  bool arriving_ = false;
 };
 
 // pread through the mount; errno is the error when the result is empty.
@@ -256,6 +265,18 @@ TEST_F(LazyFsTest, OpenersAreToldAndFetchAheadFetchesOnceForEveryReader) {
   EXPECT_EQ(seen.back(), gettid()) << "the opening thread, as the kernel names it";
 }
 
+// A pack's stream brings it: a read ahead would only wait, and a reader
+// joining it would wait too, where it should fetch at once.
+TEST_F(LazyFsTest, FetchAheadLeavesAnArrivingObjectToItsReaders) {
+  const std::string bytes = bytes_of(1 << 20, 15);
+  const LazyObject object = add(bytes, 4096);
+  source_.set_arriving(true);
+  EXPECT_FALSE(lazy_fs_.fetch_ahead(object.output_id));
+  EXPECT_EQ(source_.calls, 0);
+  EXPECT_EQ(read_at(path_of(object), 4096, 500000), bytes.substr(500000, 4096)) << "a reader fetches it itself";
+  EXPECT_EQ(source_.calls, 1);
+}
+
 TEST_F(LazyFsTest, AHeadThatDiffersFromTheObjectFailsIt) {
   const std::string bytes = bytes_of(1 << 20, 5);
   source_.put(bytes);
@@ -360,7 +381,7 @@ class StoreSource : public ObjectSource {
     remote_[Sha256::of(bytes)] = bytes;
   }
 
-  FetchResult fetch_whole(const Id& output_id, std::uint64_t size, bool /*ahead*/) override {
+  FetchResult fetch_whole(const Id& output_id, std::uint64_t size) override {
     std::lock_guard lock(mutex_);
     const std::string& bytes = remote_.at(output_id);
     auto writer = objects.begin_write(output_id, size);

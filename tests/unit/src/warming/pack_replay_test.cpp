@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <random>
 
 #include "src/cache.h"
@@ -228,6 +229,69 @@ TEST_F(PackReplayTest, CountersAndFinish) {
   EXPECT_EQ(counters.objects_stored, actions.size() - 1) << "one object is used twice";
   EXPECT_GT(counters.pack_bytes, pointer()->packs[0].size) << "the pack and its pointer";
   for (const auto& a : actions) EXPECT_TRUE(second.index.lookup(a.id())) << a.name << ", without a get";
+}
+
+// Holds the stream of one key once `hold_at` bytes of it came, until released.
+class HeldStreamRemote : public Remote {
+ public:
+  HeldStreamRemote(Remote& inner, std::string key, std::uint64_t hold_at, std::shared_future<void> release)
+      : inner_(inner), key_(std::move(key)), hold_at_(hold_at), release_(std::move(release)) {}
+  RemoteResult fetch(const std::string& key, const RemoteSink& sink) override {
+    if (key != key_) return inner_.fetch(key, sink);
+    std::uint64_t delivered = 0;
+    return inner_.fetch(key, [&](const char* data, std::size_t size) {
+      if (delivered < hold_at_ && delivered + size >= hold_at_) {
+        const std::size_t before = hold_at_ - delivered;
+        if (!sink(data, before)) return false;
+        release_.wait();
+        delivered += size;
+        return sink(data + before, size - before);
+      }
+      delivered += size;
+      return sink(data, size);
+    });
+  }
+  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
+    return inner_.fetch_range(key, range, sink);
+  }
+  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
+  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
+    return inner_.store_bytes(key, bytes);
+  }
+  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding e) override {
+    return inner_.store_file(key, file, e);
+  }
+  std::string describe() const override { return inner_.describe(); }
+
+ private:
+  Remote& inner_;
+  const std::string key_;
+  const std::uint64_t hold_at_;
+  std::shared_future<void> release_;
+};
+
+// What the lazy mount's read-ahead leaves to the stream (LazyGets::arriving).
+TEST_F(PackReplayTest, AnObjectIsArrivingWhileAMovingStreamWillBringIt) {
+  Machine first, second;
+  const auto actions = first_job();
+  ASSERT_TRUE(publish(first, actions).pointer_written);
+  const PackRef pack = pointer()->packs.at(0);
+  std::promise<void> release;
+  // Halfway: in the random bytes, after the archive's body, before the large text's.
+  HeldStreamRemote held(*remote, "cas/" + to_hex(pack.id), pack.size / 2, release.get_future().share());
+  PackReplay replay(second.objects, second.index, held, second.health);
+  replay.start({kKey});
+  const Action& archive = actions[3];
+  const Action& large_text = actions[5];
+  ASSERT_TRUE(replay.lookup(large_text.id()));
+  ASSERT_TRUE(replay.wait_for(archive.output_id(), PackReplay::Wait::kUntilItComes));
+  EXPECT_FALSE(replay.arriving(archive.output_id())) << "stored";
+  EXPECT_TRUE(replay.arriving(large_text.output_id()));
+  EXPECT_FALSE(replay.arriving(Sha256::of("in no pack")));
+  release.set_value();
+  replay.finish(std::chrono::seconds(10));
+  EXPECT_FALSE(replay.arriving(large_text.output_id())) << "stored";
+  EXPECT_TRUE(replay.wait_for(large_text.output_id()));
 }
 
 TEST_F(PackReplayTest, PackReadWholeIsNotFetchedAgain) {
