@@ -18,9 +18,10 @@ constexpr auto kIndexWait = std::chrono::seconds(10);
 // A get waits for the stream when its object is at most this far down it
 // (decoded bytes: a few hundred milliseconds of a 100 Mbit/s link), or when
 // the stream's pace brings it within kWaitSeconds, and fetches it on its own
-// otherwise.
+// otherwise. The stream fills the link: what comes apart comes twice and
+// holds up every other reader, so only what is seconds away is worth it.
 constexpr std::uint64_t kWaitWindow = 16 << 20;
-constexpr double kWaitSeconds = 0.3;
+constexpr double kWaitSeconds = 4;
 // A stream that brings nothing for this long is not waited for.
 constexpr auto kStallWait = std::chrono::seconds(10);
 // A read ahead waits for the stream at most this long (a reader of the
