@@ -11,6 +11,7 @@
 #include "store/remote/cas_encoding.h"
 #include "store/remote/file_remote.h"
 #include "store/sha256.h"
+#include "tests/support/forwarding_remote.h"
 #include "tests/support/subprocess.h"
 
 namespace gocachefs {
@@ -144,10 +145,10 @@ TEST_F(RemoteFetcherTest, MissingPiecesAreMisses) {
 // A real FileRemote that counts the downloads of each key; the first
 // download of `hold_key` waits for `release`, so that every caller has asked
 // while it is in flight.
-class CountingRemote : public Remote {
+class CountingRemote : public testing::ForwardingRemote {
  public:
   CountingRemote(Remote& inner, std::string hold_key, std::shared_future<void> release)
-      : inner_(inner), hold_key_(std::move(hold_key)), release_(std::move(release)) {}
+      : ForwardingRemote(inner), hold_key_(std::move(hold_key)), release_(std::move(release)) {}
   RemoteResult fetch(const std::string& key, const RemoteSink& sink) override {
     bool first = false;
     {
@@ -157,24 +158,12 @@ class CountingRemote : public Remote {
     if (first && key == hold_key_) release_.wait();
     return inner_.fetch(key, sink);
   }
-  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
-    return inner_.fetch_range(key, range, sink);
-  }
-  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
-  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
-    return inner_.store_bytes(key, bytes);
-  }
-  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding e) override {
-    return inner_.store_file(key, file, e);
-  }
-  std::string describe() const override { return inner_.describe(); }
   int downloads(const std::string& key) {
     std::lock_guard lock(mutex_);
     return downloads_[key];
   }
 
  private:
-  Remote& inner_;
   std::string hold_key_;
   std::shared_future<void> release_;
   std::mutex mutex_;

@@ -10,6 +10,7 @@
 #include "store/remote/cas_encoding.h"
 #include "store/remote/file_remote.h"
 #include "store/sha256.h"
+#include "tests/support/forwarding_remote.h"
 #include "tests/support/subprocess.h"
 
 namespace gocachefs {
@@ -22,16 +23,11 @@ using testing::write_file;
 // A real FileRemote that records the order of the writes it is asked for,
 // and can be told to answer a write in its place (`intercept`: a result, or
 // empty to let it through; it may also throw).
-class RecordingRemote : public Remote {
+class RecordingRemote : public testing::ForwardingRemote {
  public:
-  explicit RecordingRemote(Remote& inner) : inner_(inner) {}
+  explicit RecordingRemote(Remote& inner) : ForwardingRemote(inner) {}
   std::function<std::optional<RemoteResult>(const std::string& key)> intercept;
 
-  RemoteResult fetch(const std::string& key, const RemoteSink& sink) override { return inner_.fetch(key, sink); }
-  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
-    return inner_.fetch_range(key, range, sink);
-  }
-  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
   RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
     if (auto answer = intercepted(key)) return *answer;
     return inner_.store_bytes(key, bytes);
@@ -40,7 +36,6 @@ class RecordingRemote : public Remote {
     if (auto answer = intercepted(key)) return *answer;
     return inner_.store_file(key, file, encoding);
   }
-  std::string describe() const override { return inner_.describe(); }
 
   std::vector<std::string> writes() {
     std::lock_guard lock(mutex_);
@@ -61,7 +56,6 @@ class RecordingRemote : public Remote {
     }
     return intercept ? intercept(key) : std::nullopt;
   }
-  Remote& inner_;
   std::mutex mutex_;
   std::vector<std::string> writes_;
 };

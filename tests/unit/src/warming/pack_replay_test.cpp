@@ -14,6 +14,7 @@
 #include "store/action_record.h"
 #include "store/sha256.h"
 #include "tests/support/crafted_pack.h"
+#include "tests/support/forwarding_remote.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_bytes.h"
 
@@ -232,10 +233,10 @@ TEST_F(PackReplayTest, CountersAndFinish) {
 }
 
 // Holds the stream of one key once `hold_at` bytes of it came, until released.
-class HeldStreamRemote : public Remote {
+class HeldStreamRemote : public testing::ForwardingRemote {
  public:
   HeldStreamRemote(Remote& inner, std::string key, std::uint64_t hold_at, std::shared_future<void> release)
-      : inner_(inner), key_(std::move(key)), hold_at_(hold_at), release_(std::move(release)) {}
+      : ForwardingRemote(inner), key_(std::move(key)), hold_at_(hold_at), release_(std::move(release)) {}
   RemoteResult fetch(const std::string& key, const RemoteSink& sink) override {
     if (key != key_) return inner_.fetch(key, sink);
     std::uint64_t delivered = 0;
@@ -251,20 +252,8 @@ class HeldStreamRemote : public Remote {
       return sink(data, size);
     });
   }
-  RemoteResult fetch_range(const std::string& key, ByteRange range, const RemoteSink& sink) override {
-    return inner_.fetch_range(key, range, sink);
-  }
-  RemoteResult exists(const std::string& key) override { return inner_.exists(key); }
-  RemoteResult store_bytes(const std::string& key, std::string_view bytes) override {
-    return inner_.store_bytes(key, bytes);
-  }
-  RemoteResult store_file(const std::string& key, const std::filesystem::path& file, StoredEncoding e) override {
-    return inner_.store_file(key, file, e);
-  }
-  std::string describe() const override { return inner_.describe(); }
 
  private:
-  Remote& inner_;
   const std::string key_;
   const std::uint64_t hold_at_;
   std::shared_future<void> release_;
