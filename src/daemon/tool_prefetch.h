@@ -8,7 +8,7 @@
 // into a few. Reads that the tool makes meanwhile join these fetches (LazyFs
 // fetches each object once), so demand is never queued behind read-ahead;
 // objects a pack's stream brings are left to it (a reader that wants one
-// before the stream gets there fetches it apart, at once).
+// first decides at once whether to wait for it: PackReplay::wait_for).
 #pragma once
 
 #include <sys/types.h>

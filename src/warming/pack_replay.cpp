@@ -24,8 +24,8 @@ constexpr std::uint64_t kWaitWindow = 16 << 20;
 constexpr double kWaitSeconds = 4;
 // A stream that brings nothing for this long is not waited for.
 constexpr auto kStallWait = std::chrono::seconds(10);
-// A read ahead waits for the stream at most this long (a reader of the
-// object may have joined it).
+// A patient wait (Wait::kUntilItComes: a get whose object only a pack
+// holds) lasts at most this long: then it is a miss, not a hang.
 constexpr auto kPatientWait = std::chrono::seconds(5);
 // After this many lookups, packs that covered under a quarter of them are
 // for another job: their streams stop.
