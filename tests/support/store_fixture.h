@@ -22,9 +22,9 @@ struct StoreFixture {
   ObjectStore objects{dir.path()};
   Index index{dir / "index.sqlite"};
 
-  // Puts an object of `size` bytes for action `name`, last used at `used_ns`;
-  // returns its OutputID.
-  Id put(const std::string& name, std::size_t size, std::int64_t used_ns) {
+  // Puts an object of `size` bytes for action `name`, last used at `used_ns`
+  // (and queued for upload with `queue_upload`); returns its OutputID.
+  Id put(const std::string& name, std::size_t size, std::int64_t used_ns, bool queue_upload = false) {
     const std::string bytes = text_bytes(size, name + "\n");
     const Id output_id = Sha256::of(bytes);
     auto writer = objects.begin_write(output_id, bytes.size());
@@ -32,7 +32,7 @@ struct StoreFixture {
     const ObjectStamp stamp = objects.commit(*writer, output_id, bytes.size());
     ActionEntry entry{output_id, bytes.size(), used_ns};
     entry.set_stamp(stamp);
-    index.record_put(Sha256::of("action " + name), entry);
+    index.record_put(Sha256::of("action " + name), entry, queue_upload);
     return output_id;
   }
   bool has_file(const Id& output_id) const { return objects.stat(output_id).has_value(); }

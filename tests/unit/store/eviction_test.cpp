@@ -85,9 +85,8 @@ TEST(Trim, KeepsAnObjectUsedMinutesAgoWhoseRecordedUseIsOverAnHourOld) {
 TEST(Trim, KeepsObjectsWaitingForUpload) {
   StoreFixture store;
   const std::int64_t now = now_ns();
-  const Id queued = store.put("queued", 100, now - 10 * kDayNs);
-  ActionEntry entry = *store.index.lookup(Sha256::of("action queued"));
-  store.index.record_put(Sha256::of("action queued"), entry, /*queue_upload=*/true);
+  const Id queued = store.put("queued", 100, now - 10 * kDayNs, /*queue_upload=*/true);
+  ASSERT_EQ(store.index.pending_uploads(), 1u);
   trim_store(store.index, store.objects, at_once(), now);
   EXPECT_TRUE(store.has_file(queued));
   EXPECT_TRUE(store.has_action("queued"));
