@@ -102,10 +102,7 @@ for backend in $backends; do
   echo "bench: $backend: backlog ..." >&2
   backlog=$tmp/$backend-backlog
   cp -a "$tmp/$backend-1" "$backlog"
-  python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("insert or replace into uploads (action_id, not_before_ns) select action_id, 0 from actions")
-db.commit()' "$backlog/store/index.sqlite"
+  "$repo/scripts/queue_all_uploads.py" "$backlog/store"
   : >"$backlog/store/gocachefs.log"
   backlog_url=${url/\/go\?/\/backlog?}
   [[ $backlog_url == "$url" ]] && backlog_url=$url/backlog

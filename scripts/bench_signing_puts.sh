@@ -20,10 +20,7 @@ for round in $(seq "$rounds"); do
   for mode in unsigned signed; do
     run=$tmp/run-$round-$mode
     cp -a "$tmp/seed" "$run"
-    python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("insert or replace into uploads (action_id, not_before_ns) select action_id, 0 from actions")
-db.commit()' "$run/store/index.sqlite"
+    "$repo/scripts/queue_all_uploads.py" "$run/store"
     : >"$run/store/gocachefs.log"
     key=(); [[ $mode == signed ]] && key=(GOCACHEFS_SIGNING_KEY_FILE="$tmp/key")
     env "${key[@]}" GOCACHE="$run/gocache" GOCACHEPROG="$bin --dir $run/store" GOCACHEFS_REMOTE="$url/$round-$mode" go build std
