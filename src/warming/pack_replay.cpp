@@ -555,16 +555,13 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) 
   const auto it = objects_by_id_.find(output_id);
   if (it == objects_by_id_.end()) return std::nullopt;
   const Object& object = it->second;
-  if (object.state == Object::State::kStored) return object.stamp;
-  if (!object.in_stream) return std::nullopt;  // only its head travelled: fetch it
   const Stream& stream = *streams_[object.pack];
   std::uint64_t last_position = stream.position;
   const auto since = std::chrono::steady_clock::now();
   auto last_progress = since;
   for (;;) {
     if (object.state == Object::State::kStored) return object.stamp;
-    if (object.state == Object::State::kFailed || stream.done || abandoned_ || stopping_) return std::nullopt;
-    // Patient waits too have a limit: a reader that joins one waits now.
+    if (!coming(object)) return std::nullopt;  // failed, only its head travelled, or the stream ended
     const auto waited = std::chrono::steady_clock::now() - since;
     if (wait == Wait::kUntilItComes && waited > kPatientWait) return std::nullopt;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stream.started).count();
@@ -587,8 +584,10 @@ std::optional<ObjectStamp> PackReplay::wait_for(const Id& output_id, Wait wait) 
 bool PackReplay::arriving(const Id& output_id) const {
   std::lock_guard lock(mutex_);
   const auto it = objects_by_id_.find(output_id);
-  if (it == objects_by_id_.end()) return false;
-  const Object& object = it->second;
+  return it != objects_by_id_.end() && coming(it->second);
+}
+
+bool PackReplay::coming(const Object& object) const {
   return object.state == Object::State::kPending && object.in_stream && !streams_[object.pack]->done && !abandoned_ &&
          !stopping_;
 }

@@ -165,6 +165,8 @@ class PackReplay {
   void record_actions(const Id& output_id, const ObjectStamp& stamp, const std::vector<Id>& only = {});
   void failed(const Id& output_id);
   bool loading() const;  // under mutex_
+  // Whether its stream will still bring the object (under mutex_).
+  bool coming(const Object& object) const;
 
   ObjectStore& objects_;
   Index& index_;
